@@ -1,0 +1,91 @@
+"""The ``netscript`` command line.
+
+Imports stay lazy so ``netscript --help`` does not pay for Quart and Hypercorn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+
+def _serve_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1, env STREAMS_HOST)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        help="port (default 4437; env STREAMS_PORT, then PORT; 0 picks a free one)",
+    )
+    store = parser.add_mutually_exclusive_group()
+    store.add_argument("--memory", action="store_true", default=None, help="in-memory store")
+    store.add_argument("--data-dir", help="directory of the durable file store")
+    parser.add_argument(
+        "--long-poll-timeout",
+        type=float,
+        help="seconds a long-poll waits for data (default 30, env STREAMS_LONG_POLL_TIMEOUT)",
+    )
+    parser.add_argument(
+        "--max-body-bytes", type=int, help="largest accepted request body (default 64 MiB)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netscript",
+        description="NetScript: a local orchestrator with a durable-streams backbone.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    up = commands.add_parser("up", help="run the app (for now: the streams server)")
+    _serve_flags(up)
+    streams = commands.add_parser("streams", help="the Durable Streams server and tools")
+    streams_commands = streams.add_subparsers(dest="streams_command", metavar="COMMAND")
+    serve = streams_commands.add_parser("serve", help="serve the Durable Streams protocol")
+    _serve_flags(serve)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from pydantic import ValidationError
+
+    from plugins.streams.server.config import ServerSettings
+
+    overrides = {
+        key: value
+        for key, value in {
+            "host": args.host,
+            "port": args.port,
+            "memory": args.memory,
+            "data_dir": args.data_dir,
+            "long_poll_timeout": args.long_poll_timeout,
+            "max_body_bytes": args.max_body_bytes,
+        }.items()
+        if value is not None
+    }
+    try:
+        return ServerSettings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise SystemExit(f"netscript: error: invalid settings: {problems}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in ("up", "streams") and (
+        args.command == "up" or args.streams_command == "serve"
+    ):
+        from plugins.streams.server.serve import run
+
+        return run(_settings(args))
+    if args.command == "streams":
+        parser.parse_args(["streams", "--help"])
+    parser.print_help()
+    return 0 if args.command is None else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Resources, processes, probes, supervision and logs for `netscript up` (issue 5)."""

@@ -1,0 +1,1 @@
+"""Built-in plugins. Each is a package any third-party plugin could also be."""

@@ -1,0 +1,241 @@
+"""The Quart application: routing, request parsing and response headers.
+
+Protocol decisions live in :mod:`.service`; reads (catch-up, long-poll, SSE) in
+:mod:`.reads`. Errors are raised as typed :class:`~.errors.StreamError` and turned into
+responses here, through the status table in :mod:`.errors`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from quart import Quart, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from . import reads
+from .config import ServerSettings
+from .errors import (
+    BadRequest,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    StreamError,
+    StreamNotFound,
+    status_for,
+)
+from .headers import (
+    is_true,
+    normalize_content_type,
+    parse_expires_at,
+    parse_sub_offset,
+    parse_ttl,
+)
+from .offsets import encode_offset
+from .paths import HEALTH_PATHS, is_reserved, validate_stream_path
+from .producers import parse_producer_headers
+from .responses import StreamResponse as Response
+from .service import AppendRequest, CreateRequest, StreamService
+
+METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"]
+ALLOWED = "GET, HEAD, PUT, POST, DELETE, OPTIONS"
+EXPOSED_HEADERS = ", ".join(
+    [
+        "Stream-Next-Offset",
+        "Stream-Cursor",
+        "Stream-Up-To-Date",
+        "Stream-Closed",
+        "Stream-TTL",
+        "Stream-Expires-At",
+        "Stream-Seq",
+        "Stream-Forked-From",
+        "Stream-Fork-Offset",
+        "Producer-Epoch",
+        "Producer-Seq",
+        "Producer-Expected-Seq",
+        "Producer-Received-Seq",
+        "Stream-SSE-Data-Encoding",
+        "ETag",
+        "Location",
+        "Content-Type",
+    ]
+)
+ALLOWED_REQUEST_HEADERS = ", ".join(
+    [
+        "Content-Type",
+        "Authorization",
+        "If-None-Match",
+        "Cache-Control",
+        "Stream-TTL",
+        "Stream-Expires-At",
+        "Stream-Seq",
+        "Stream-Closed",
+        "Stream-Forked-From",
+        "Stream-Fork-Offset",
+        "Producer-Id",
+        "Producer-Epoch",
+        "Producer-Seq",
+    ]
+)
+COMMON_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": EXPOSED_HEADERS,
+    "X-Content-Type-Options": "nosniff",
+    "Cross-Origin-Resource-Policy": "cross-origin",
+}
+
+
+def create_app(service: StreamService, settings: ServerSettings) -> Quart:
+    """Build the ASGI app serving the Durable Streams protocol over ``service``."""
+    app = Quart("netscript.streams")
+    app.response_class = Response
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["BODY_TIMEOUT"] = 120
+    started = time.time()
+
+    @app.after_request
+    async def _common_headers(response: Response) -> Response:
+        for name, value in COMMON_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.errorhandler(StreamError)
+    async def _stream_error(error: StreamError) -> Response:
+        return error_response(error)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    async def _too_large(_: RequestEntityTooLarge) -> Response:
+        return error_response(
+            PayloadTooLarge(f"request body exceeds {settings.max_body_bytes} bytes")
+        )
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        body = json.dumps({"error": error.name, "message": error.description})
+        return Response(body, status=status, content_type="application/json")
+
+    @app.route("/", methods=METHODS, provide_automatic_options=False)
+    @app.route("/<path:_path>", methods=METHODS, provide_automatic_options=False)
+    async def _dispatch(_path: str = "") -> Response:
+        if request.method == "OPTIONS":
+            return preflight()
+        raw_path: bytes = request.scope.get("raw_path") or request.path.encode()
+        if raw_path in (b"/health", b"/health/live", b"/health/ready"):
+            return health(raw_path.decode(), service, started)
+        path = validate_stream_path(raw_path)
+        if path in HEALTH_PATHS or is_reserved(path):
+            raise StreamNotFound(f"{path} is reserved and is not a stream")
+        method = request.method
+        if method == "PUT":
+            return await create_stream(service, path)
+        if method == "POST":
+            return await append_stream(service, path)
+        if method == "GET":
+            return await reads.get_stream(service, settings, path)
+        if method == "HEAD":
+            return await reads.head_stream(service, path)
+        if method == "DELETE":
+            await service.delete(path)
+            return Response(b"", status=204)
+        raise MethodNotAllowed(f"{method} is not supported", {"Allow": ALLOWED})
+
+    return app
+
+
+def error_response(error: StreamError) -> Response:
+    body = json.dumps({"error": type(error).__name__, "message": error.message})
+    response = Response(body, status=status_for(error), content_type="application/json")
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def preflight() -> Response:
+    response = Response(b"", status=204)
+    response.headers["Access-Control-Allow-Methods"] = ALLOWED
+    response.headers["Access-Control-Allow-Headers"] = ALLOWED_REQUEST_HEADERS
+    response.headers["Access-Control-Max-Age"] = "86400"
+    return response
+
+
+def health(path: str, service: StreamService, started: float) -> Response:
+    body: dict[str, Any] = {"status": "ok"}
+    if path != "/health/live":
+        body["store"] = service.store.status()
+        body["uptime_seconds"] = round(time.time() - started, 3)
+    response = Response(json.dumps(body), status=200, content_type="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def single_header(name: str) -> str | None:
+    values = request.headers.getlist(name)
+    if len(values) > 1 and len(set(values)) > 1:
+        raise BadRequest(f"conflicting {name} headers")
+    return values[0] if values else None
+
+
+async def read_body() -> bytes:
+    body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+    return bytes(body)
+
+
+async def create_stream(service: StreamService, path: str) -> Response:
+    expires_raw = single_header("Stream-Expires-At")
+    req = CreateRequest(
+        content_type=normalize_content_type(single_header("Content-Type")),
+        body=await read_body(),
+        ttl_seconds=parse_ttl(single_header("Stream-TTL")),
+        expires_at=parse_expires_at(expires_raw),
+        expires_at_header=expires_raw.strip() if expires_raw else None,
+        closed=is_true(single_header("Stream-Closed")),
+        fork_from=_fork_source(single_header("Stream-Forked-From")),
+        fork_offset=single_header("Stream-Fork-Offset"),
+        fork_sub_offset=parse_sub_offset(single_header("Stream-Fork-Sub-Offset")),
+    )
+    result = await service.create(path, req)
+    meta = result.meta
+    response = Response(b"", status=201 if result.created else 200)
+    response.headers["Content-Type"] = meta.content_type
+    response.headers["Stream-Next-Offset"] = encode_offset(meta.tail)
+    if result.created:
+        response.headers["Location"] = request.url.split("?", 1)[0]
+    if meta.closed:
+        response.headers["Stream-Closed"] = "true"
+    return response
+
+
+def _fork_source(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    source = raw.strip()
+    if "://" in source:  # a full URL: keep only its path
+        source = "/" + source.split("://", 1)[1].split("/", 1)[-1]
+    return validate_stream_path(source.encode("utf-8"))
+
+
+async def append_stream(service: StreamService, path: str) -> Response:
+    producer = parse_producer_headers(
+        single_header("Producer-Id"), single_header("Producer-Epoch"), single_header("Producer-Seq")
+    )
+    req = AppendRequest(
+        content_type=normalize_content_type(single_header("Content-Type")),
+        body=await read_body(),
+        close=is_true(single_header("Stream-Closed")),
+        stream_seq=single_header("Stream-Seq"),
+        producer=producer,
+    )
+    result = await service.append(path, req)
+    # 200 only when an idempotent producer's data was appended (§5.2.1); a close-only
+    # request, a duplicate and a plain append answer 204.
+    status = 200 if producer is not None and req.body and not result.duplicate else 204
+    response = Response(b"", status=status)
+    response.headers["Stream-Next-Offset"] = encode_offset(result.tail)
+    if result.closed:
+        response.headers["Stream-Closed"] = "true"
+    if result.producer_epoch is not None:
+        response.headers["Producer-Epoch"] = str(result.producer_epoch)
+    if result.producer_seq is not None:
+        response.headers["Producer-Seq"] = str(result.producer_seq)
+    return response

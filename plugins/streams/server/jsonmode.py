@@ -1,0 +1,85 @@
+"""JSON mode framing (PROTOCOL.md §9.1): validation and one-level array flattening.
+
+Messages are stored as the exact bytes the client sent (surrounding whitespace
+trimmed), so reads are byte-faithful; the C scanner behind ``raw_decode`` finds the
+element boundaries, so a large batch is not walked character by character in Python.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from .errors import BadRequest
+
+_WHITESPACE = " \t\n\r"
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def split_messages(body: bytes, *, allow_empty_array: bool) -> list[bytes]:
+    """Validate a JSON body and return the messages it stores.
+
+    A top-level array is flattened one level: each element becomes a message. A
+    top-level ``[]`` yields no messages and is rejected unless ``allow_empty_array``
+    (PUT may create an empty stream with ``[]``; POST may not).
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("JSON body is not valid UTF-8") from exc
+    start = _skip_ws(text, 0)
+    if start == len(text):
+        raise BadRequest("empty JSON body")
+    if text[start] != "[":
+        end = _decode_one(text, start)
+        if _skip_ws(text, end) != len(text):
+            raise BadRequest("invalid JSON: trailing data after the value")
+        return [text[start:end].encode("utf-8")]
+    messages: list[bytes] = []
+    pos = _skip_ws(text, start + 1)
+    if pos < len(text) and text[pos] == "]":
+        if _skip_ws(text, pos + 1) != len(text):
+            raise BadRequest("invalid JSON: trailing data after the value")
+        if not allow_empty_array:
+            raise BadRequest("empty JSON array: an append must carry at least one message")
+        return messages
+    while True:
+        end = _decode_one(text, pos)
+        messages.append(text[pos:end].encode("utf-8"))
+        pos = _skip_ws(text, end)
+        if pos >= len(text):
+            raise BadRequest("invalid JSON: unterminated array")
+        if text[pos] == "]":
+            break
+        if text[pos] != ",":
+            raise BadRequest("invalid JSON: expected ',' or ']' in array")
+        pos = _skip_ws(text, pos + 1)
+    if _skip_ws(text, pos + 1) != len(text):
+        raise BadRequest("invalid JSON: trailing data after the value")
+    return messages
+
+
+def join_messages(messages: Iterable[bytes]) -> bytes:
+    """Frame stored messages as the JSON array a GET returns."""
+    return b"[" + b",".join(messages) + b"]"
+
+
+def _decode_one(text: str, pos: int) -> int:
+    try:
+        _, end = _DECODER.raw_decode(text, pos)
+    except (json.JSONDecodeError, ValueError, RecursionError) as exc:
+        raise BadRequest(f"invalid JSON: {exc}") from exc
+    return int(end)
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    n = len(text)
+    while pos < n and text[pos] in _WHITESPACE:
+        pos += 1
+    return pos

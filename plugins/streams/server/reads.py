@@ -1,0 +1,217 @@
+"""GET and HEAD: catch-up reads, long-poll and Server-Sent Events."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import AsyncIterator
+
+from quart import request
+
+from . import jsonmode
+from .config import ServerSettings
+from .cursor import next_cursor
+from .errors import BadRequest, StreamGone, StreamNotFound
+from .headers import is_json, is_text
+from .offsets import encode_offset, parse_read_offset
+from .responses import StreamResponse as Response
+from .service import ReadResult, StreamService
+
+CATCH_UP_CACHE = "public, max-age=60, stale-while-revalidate=300"
+NO_STORE = "no-store"
+
+
+async def head_stream(service: StreamService, path: str) -> Response:
+    meta = await service.get_live(path, touch=False)
+    response = Response(b"", status=200)
+    response.headers["Content-Type"] = meta.content_type
+    response.headers["Stream-Next-Offset"] = encode_offset(meta.tail)
+    response.headers["Cache-Control"] = NO_STORE
+    if meta.ttl_seconds is not None:
+        response.headers["Stream-TTL"] = str(meta.ttl_seconds)
+    if meta.expires_at_header is not None:
+        response.headers["Stream-Expires-At"] = meta.expires_at_header
+    if meta.closed:
+        response.headers["Stream-Closed"] = "true"
+    return response
+
+
+def _query(name: str) -> str | None:
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise BadRequest(f"the {name} query parameter was given more than once")
+    return values[0] if values else None
+
+
+async def get_stream(service: StreamService, settings: ServerSettings, path: str) -> Response:
+    offset_raw = _query("offset")
+    live = _query("live")
+    if offset_raw == "":
+        raise BadRequest("offset must not be empty")
+    if live not in (None, "long-poll", "sse"):
+        raise BadRequest(f"unknown live mode {live!r}: use long-poll or sse")
+    if live is not None and offset_raw is None:
+        raise BadRequest(f"live={live} needs an offset")
+    read_from = parse_read_offset(offset_raw)
+    if live == "sse":
+        return await _sse(service, settings, path, read_from.position)
+    if live == "long-poll":
+        return await _long_poll(service, settings, path, read_from.position)
+    result = await service.read(path, read_from.position)
+    if read_from.is_now:
+        response = _data_response(result, with_etag=False)
+        response.headers["Cache-Control"] = NO_STORE
+        return response
+    return _data_response(result, with_etag=True)
+
+
+def _body(result: ReadResult) -> bytes:
+    if is_json(result.meta.content_type):
+        return jsonmode.join_messages(result.records)
+    return b"".join(result.records)
+
+
+def _etag(result: ReadResult) -> str:
+    closed = ":c" if result.closed else ""
+    return f'"{result.meta.stream_id}:{result.start}:{result.next_position}{closed}"'
+
+
+def _data_response(result: ReadResult, *, with_etag: bool, cursor: bool = False) -> Response:
+    etag = _etag(result)
+    if with_etag and etag in _if_none_match():
+        response = Response(b"", status=304)
+        response.headers["ETag"] = etag
+    else:
+        response = Response(_body(result), status=200)
+        response.headers["Content-Type"] = result.meta.content_type
+        if with_etag:
+            response.headers["ETag"] = etag
+    response.headers["Stream-Next-Offset"] = encode_offset(result.next_position)
+    response.headers["Cache-Control"] = CATCH_UP_CACHE
+    if result.up_to_date:
+        response.headers["Stream-Up-To-Date"] = "true"
+    if result.closed:
+        response.headers["Stream-Closed"] = "true"
+    elif cursor:
+        response.headers["Stream-Cursor"] = next_cursor(time.time(), _query("cursor"))
+    return response
+
+
+def _if_none_match() -> set[str]:
+    raw = request.headers.get("If-None-Match")
+    if not raw:
+        return set()
+    return {tag.strip().removeprefix("W/") for tag in raw.split(",")}
+
+
+async def _long_poll(
+    service: StreamService, settings: ServerSettings, path: str, position: int | None
+) -> Response:
+    deadline = time.monotonic() + settings.long_poll_timeout
+    while True:
+        changed = service.change_event(path)
+        result = await service.read(path, position)
+        if result.has_data:
+            return _data_response(result, with_etag=True, cursor=True)
+        if result.closed:
+            break
+        position = result.start
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            await asyncio.wait_for(changed.wait(), remaining)
+        except TimeoutError:
+            break
+    response = Response(b"", status=204)
+    response.headers["Stream-Next-Offset"] = encode_offset(result.next_position)
+    response.headers["Stream-Up-To-Date"] = "true"
+    response.headers["Cache-Control"] = NO_STORE
+    if result.closed:
+        response.headers["Stream-Closed"] = "true"
+    else:
+        response.headers["Stream-Cursor"] = next_cursor(time.time(), _query("cursor"))
+    return response
+
+
+async def _sse(
+    service: StreamService, settings: ServerSettings, path: str, position: int | None
+) -> Response:
+    first = await service.read(path, position)  # 404 / 400 before the stream starts
+    binary = not is_text(first.meta.content_type)
+    client_cursor = _query("cursor")
+
+    async def events() -> AsyncIterator[bytes]:
+        result: ReadResult | None = first
+        cursor = client_cursor
+        start = first.start
+        recycle_at = time.monotonic() + settings.sse_recycle_seconds
+        sent_control = False
+        while True:
+            changed = service.change_event(path)
+            if result is None:
+                try:
+                    result = await service.read(path, start)
+                except (StreamNotFound, StreamGone):
+                    return
+            if result.has_data:
+                yield _sse_data(result, binary)
+            if result.has_data or not sent_control or result.closed:
+                cursor = next_cursor(time.time(), cursor)
+                yield _sse_control(result, cursor)
+                sent_control = True
+            if result.closed:
+                return
+            start = result.next_position
+            caught_up = result.up_to_date
+            result = None
+            if not caught_up:
+                continue
+            remaining = recycle_at - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(
+                    changed.wait(), min(remaining, settings.sse_keepalive_seconds)
+                )
+            except TimeoutError:
+                if time.monotonic() >= recycle_at:
+                    return
+                yield b": keep-alive\n\n"
+
+    response = Response(events(), status=200, content_type="text/event-stream")
+    response.timeout = None  # Quart's 60 s response timeout would cut the stream
+    response.headers["Cache-Control"] = "no-cache"
+    if binary:
+        response.headers["Stream-SSE-Data-Encoding"] = "base64"
+    return response
+
+
+def _sse_data(result: ReadResult, binary: bool) -> bytes:
+    if binary:
+        text = base64.b64encode(b"".join(result.records)).decode("ascii")
+        lines = [text[i : i + 76] for i in range(0, len(text), 76)] or [""]
+    else:
+        payload = _body(result).decode("utf-8", errors="replace")
+        lines = payload.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return ("event: data\n" + "".join(map(_data_line, lines)) + "\n").encode()
+
+
+def _data_line(line: str) -> str:
+    # SSE readers drop one space after "data:", so only a line that itself starts
+    # with a space gets one (which the reader then removes).
+    return f"data: {line}\n" if line.startswith(" ") else f"data:{line}\n"
+
+
+def _sse_control(result: ReadResult, cursor: str) -> bytes:
+    control: dict[str, object] = {"streamNextOffset": encode_offset(result.next_position)}
+    if result.closed:
+        control["streamClosed"] = True
+        control["upToDate"] = True
+    else:
+        control["streamCursor"] = cursor
+        if result.up_to_date:
+            control["upToDate"] = True
+    return f"event: control\ndata:{json.dumps(control, separators=(',', ':'))}\n\n".encode()

@@ -1,0 +1,113 @@
+"""Run the streams server in-process on Hypercorn (one PID, no worker fork)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Callable
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config
+
+from .app import create_app
+from .config import ServerSettings
+from .memory import MemoryStore
+from .service import StreamService
+from .store import StreamStore
+
+log = logging.getLogger("netscript.streams")
+
+
+class ServeError(Exception):
+    """The server could not start (port in use, bad address, unsupported option)."""
+
+
+def open_store(settings: ServerSettings) -> tuple[StreamStore, str]:
+    """The store the settings ask for, and a short description of it."""
+    if settings.data_dir is not None and not settings.memory:
+        raise ServeError(
+            "the durable file store (--data-dir) is not available yet; run with --memory"
+        )
+    return MemoryStore(), "memory store"
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves: a clear error when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ServeError(f"port {port} on {host} is already in use") from exc
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def url_for(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def serve(
+    settings: ServerSettings,
+    *,
+    shutdown: asyncio.Event,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until ``shutdown`` is set."""
+    store, description = open_store(settings)
+    sock = bind_socket(settings.host, settings.port)
+    port = sock.getsockname()[1]
+    service = StreamService(store, max_read_bytes=settings.max_read_bytes)
+    app = create_app(service, settings)
+    config = Config()
+    config.bind = [f"fd://{sock.fileno()}"]
+    config.keep_alive_max_requests = 2**31  # hypercorn's default recycles after 1,000
+    config.keep_alive_timeout = 75
+    config.graceful_timeout = 1
+    config.accesslog = None
+    config.errorlog = log
+    url = url_for(settings.host, port)
+    try:
+        if on_ready is not None:
+            on_ready(f"{url} ({description})")
+        await hypercorn_serve(app, config, shutdown_trigger=shutdown.wait)
+    finally:
+        await store.aclose()
+        sock.close()
+
+
+def run(settings: ServerSettings) -> int:
+    """Blocking entry point for the CLI: serve until SIGINT / SIGTERM."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # uvloop is optional; asyncio's loop works the same
+        pass
+
+    async def main() -> None:
+        shutdown = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, shutdown.set)
+
+        def ready(where: str) -> None:
+            print(f"netscript streams: listening on {where}", flush=True)
+
+        await serve(settings, shutdown=shutdown, on_ready=ready)
+
+    try:
+        asyncio.run(main())
+    except ServeError as exc:
+        print(f"netscript streams: error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,110 @@
+"""The storage interface every backend implements, and the records it traffics in.
+
+A store persists bytes and per-stream state; it knows nothing of HTTP or of the
+protocol's validation rules (that is :mod:`.service`). The contract a durable backend
+must honour:
+
+* ``append`` writes the messages *and* the state change that goes with them (producer
+  state, ``Stream-Seq``, closure) as one atomic unit, and returns only once that unit
+  is as durable as the backend promises;
+* offsets are byte positions in the stream's offset space, strictly increasing;
+* ``read`` returns whole records overlapping a position range, so it can be served
+  from disk without holding the log in memory.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+from .producers import ProducerHeaders, ProducerState
+
+
+class Record(NamedTuple):
+    """One stored unit: a JSON message, or the body of one binary/text append.
+
+    ``batch_end`` marks the last record written by one append (or create) call: the
+    "data boundary" that fork sub-offsets may not cross.
+    """
+
+    position: int
+    data: bytes
+    batch_end: bool = True
+
+
+@dataclass(slots=True)
+class StreamMeta:
+    """A stream's configuration and state. Owned and mutated only by its store."""
+
+    path: str
+    content_type: str
+    created_at: float
+    ttl_seconds: int | None = None
+    expires_at: float | None = None
+    expires_at_header: str | None = None  # echoed verbatim on HEAD
+    fork_source: str | None = None
+    fork_offset: int = 0  # the first position this stream stores itself (0 unless a fork)
+    tail: int = 0
+    closed: bool = False
+    closed_by: ProducerHeaders | None = None
+    stream_seq: str | None = None
+    producers: dict[str, ProducerState] = field(default_factory=dict)
+    soft_deleted: bool = False
+    stream_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    last_access: float = 0.0  # for the TTL sliding window; not part of the durable state
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """State that must be committed atomically with an append's messages."""
+
+    producer: tuple[str, ProducerState] | None = None
+    stream_seq: str | None = None
+    close: bool = False
+    closed_by: ProducerHeaders | None = None
+
+
+class StreamStore(Protocol):
+    """One protocol, several backends (memory now, files next), one test suite."""
+
+    def get(self, path: str) -> StreamMeta | None:
+        """The stream's metadata (soft-deleted streams included), or None."""
+        ...
+
+    def streams(self) -> Iterable[StreamMeta]:
+        """Every stream the store holds."""
+        ...
+
+    async def create(self, meta: StreamMeta, messages: Sequence[bytes]) -> StreamMeta:
+        """Store a new stream with its initial messages; sets and returns ``meta.tail``."""
+        ...
+
+    async def append(self, path: str, messages: Sequence[bytes], change: StateChange) -> int:
+        """Append messages and apply ``change`` atomically; return the new tail."""
+        ...
+
+    async def read(self, path: str, start: int, end: int, max_bytes: int) -> list[Record]:
+        """Records of the stream's own log overlapping ``[start, end)``, in order.
+
+        Stops once at least ``max_bytes`` are collected, but always returns at least one
+        record when one overlaps the range.
+        """
+        ...
+
+    async def soft_delete(self, path: str) -> None:
+        """Mark a stream deleted while forks still read from it."""
+        ...
+
+    async def remove(self, path: str) -> None:
+        """Forget a stream and its data entirely."""
+        ...
+
+    def status(self) -> dict[str, object]:
+        """A small JSON-able summary for the health endpoints."""
+        ...
+
+    async def aclose(self) -> None:
+        """Flush and release resources."""
+        ...
