@@ -20,7 +20,14 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
     )
     store = parser.add_mutually_exclusive_group()
     store.add_argument("--memory", action="store_true", default=None, help="in-memory store")
-    store.add_argument("--data-dir", help="directory of the durable file store")
+    store.add_argument(
+        "--data-dir", help="directory of the durable file store (default .netscript/streams)"
+    )
+    parser.add_argument(
+        "--fsync",
+        choices=["always", "batch", "never"],
+        help="when appends are synced to disk (default always, group-committed)",
+    )
     parser.add_argument(
         "--long-poll-timeout",
         type=float,
@@ -58,6 +65,7 @@ def _settings(args: argparse.Namespace) -> Any:
             "port": args.port,
             "memory": args.memory,
             "data_dir": args.data_dir,
+            "fsync": args.fsync,
             "long_poll_timeout": args.long_poll_timeout,
             "max_body_bytes": args.max_body_bytes,
         }.items()

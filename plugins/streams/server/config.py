@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,8 +24,11 @@ class ServerSettings(BaseSettings):
         30.0, gt=0, validation_alias=AliasChoices("STREAMS_LONG_POLL_TIMEOUT", "long_poll_timeout")
     )
     memory: bool = Field(False, validation_alias=AliasChoices("STREAMS_MEMORY", "memory"))
-    data_dir: Path | None = Field(
-        None, validation_alias=AliasChoices("STREAMS_DATA_DIR", "data_dir")
+    data_dir: Path = Field(
+        Path(".netscript/streams"), validation_alias=AliasChoices("STREAMS_DATA_DIR", "data_dir")
+    )
+    fsync: Literal["always", "batch", "never"] = Field(
+        "always", validation_alias=AliasChoices("STREAMS_FSYNC", "fsync")
     )
     max_body_bytes: int = Field(
         64 * 1024 * 1024,

@@ -62,6 +62,10 @@ class PayloadTooLarge(StreamError):
     """The request body exceeds the server's limit."""
 
 
+class StorageFailure(StreamError):
+    """The store could not write or sync; after a failed sync it accepts no more writes."""
+
+
 # The single error → status table. Order matters: the first matching class wins,
 # so subclasses come before their bases.
 STATUS_TABLE: tuple[tuple[type[StreamError], int], ...] = (
@@ -76,6 +80,7 @@ STATUS_TABLE: tuple[tuple[type[StreamError], int], ...] = (
     (Conflict, 409),
     (StreamGone, 410),
     (PayloadTooLarge, 413),
+    (StorageFailure, 503),
 )
 
 

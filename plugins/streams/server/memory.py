@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 
-from .store import Record, StateChange, StreamMeta
+from .store import Commit, DoneCommit, Record, StateChange, StreamMeta
 
 
 class _Log:
@@ -36,9 +36,10 @@ class MemoryStore:
         self._logs[meta.path] = _Log()
         meta.tail = meta.fork_offset
         self._write(meta, messages)
+        meta.durable_closed = meta.closed
         return meta
 
-    async def append(self, path: str, messages: Sequence[bytes], change: StateChange) -> int:
+    async def append(self, path: str, messages: Sequence[bytes], change: StateChange) -> Commit:
         meta = self._meta[path]
         self._write(meta, messages)
         if change.producer is not None:
@@ -47,9 +48,13 @@ class MemoryStore:
         if change.stream_seq is not None:
             meta.stream_seq = change.stream_seq
         if change.close:
-            meta.closed = True
+            meta.closed = meta.durable_closed = True
             meta.closed_by = change.closed_by
-        return meta.tail
+        return DoneCommit(meta.tail)
+
+    def barrier(self, path: str) -> Commit:
+        meta = self._meta.get(path)
+        return DoneCommit(meta.tail if meta else 0)
 
     async def read(self, path: str, start: int, end: int, max_bytes: int) -> list[Record]:
         log = self._logs.get(path)
@@ -97,3 +102,4 @@ class MemoryStore:
             log.batch_ends.append(i == last)
             meta.tail += len(message)
             self._bytes += len(message)
+        meta.durable_tail = meta.tail

@@ -27,13 +27,13 @@ async def head_stream(service: StreamService, path: str) -> Response:
     meta = await service.get_live(path, touch=False)
     response = Response(b"", status=200)
     response.headers["Content-Type"] = meta.content_type
-    response.headers["Stream-Next-Offset"] = encode_offset(meta.tail)
+    response.headers["Stream-Next-Offset"] = encode_offset(meta.durable_tail)
     response.headers["Cache-Control"] = NO_STORE
     if meta.ttl_seconds is not None:
         response.headers["Stream-TTL"] = str(meta.ttl_seconds)
     if meta.expires_at_header is not None:
         response.headers["Stream-Expires-At"] = meta.expires_at_header
-    if meta.closed:
+    if meta.durable_closed:
         response.headers["Stream-Closed"] = "true"
     return response
 

@@ -15,6 +15,7 @@ from hypercorn.config import Config
 
 from .app import create_app
 from .config import ServerSettings
+from .filestore import FileStore, FsyncMode
 from .memory import MemoryStore
 from .service import StreamService
 from .store import StreamStore
@@ -28,11 +29,14 @@ class ServeError(Exception):
 
 def open_store(settings: ServerSettings) -> tuple[StreamStore, str]:
     """The store the settings ask for, and a short description of it."""
-    if settings.data_dir is not None and not settings.memory:
-        raise ServeError(
-            "the durable file store (--data-dir) is not available yet; run with --memory"
-        )
-    return MemoryStore(), "memory store"
+    if settings.memory:
+        return MemoryStore(), "memory store"
+    root = settings.data_dir.resolve()
+    try:
+        store = FileStore(root, fsync=FsyncMode(settings.fsync))
+    except OSError as exc:
+        raise ServeError(f"cannot open the data directory {root}: {exc.strerror}") from exc
+    return store, f"file store {root}, fsync={settings.fsync}"
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -26,7 +26,7 @@ from .errors import (
 from .headers import is_json
 from .offsets import decode_offset, encode_offset
 from .producers import ProducerHeaders, ProducerState, Verdict, decide
-from .store import Record, StateChange, StreamMeta, StreamStore
+from .store import Commit, Record, StateChange, StreamMeta, StreamStore
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
@@ -193,8 +193,9 @@ class StreamService:
         The sub-offset counts messages (JSON) or bytes (others) past the anchor, and may
         not cross the end of the batch the anchor starts (the next data boundary).
         """
-        anchor = source.tail if req.fork_offset is None else decode_offset(req.fork_offset)
-        if anchor > source.tail:
+        tail = source.durable_tail
+        anchor = tail if req.fork_offset is None else decode_offset(req.fork_offset)
+        if anchor > tail:
             raise BadRequest("Stream-Fork-Offset is beyond the source stream's tail")
         json_mode = is_json(source.content_type)
         if json_mode and not await self._is_boundary(source, anchor):
@@ -204,10 +205,10 @@ class StreamService:
             return anchor
         position, taken = anchor, 0
         while taken < wanted:
-            records = await self._read_range(source, position, source.tail, 64 * 1024)
+            records = await self._read_range(source, position, tail, 64 * 1024)
             if not records:
                 break
-            for record in _clip_records(records, position, source.tail):
+            for record in _clip_records(records, position, tail):
                 step = 1 if json_mode else min(len(record.data), wanted - taken)
                 taken += step
                 position = record.position + (len(record.data) if json_mode else step)
@@ -246,17 +247,25 @@ class StreamService:
     async def append(self, path: str, req: AppendRequest) -> AppendResult:
         async with self._lock(path):
             meta = await self.get_live(path, touch=True)
-            return await self._append_locked(meta, req)
+            result, commit = await self._append_locked(meta, req)
+        # Outside the lock: appends staged meanwhile share the next sync (group commit).
+        # Duplicates wait too, so a retry is never acknowledged before the original is.
+        await commit.durable()
+        self._notify(path)
+        return result
 
-    async def _append_locked(self, meta: StreamMeta, req: AppendRequest) -> AppendResult:
+    async def _append_locked(
+        self, meta: StreamMeta, req: AppendRequest
+    ) -> tuple[AppendResult, Commit]:
         producer = req.producer
         if not req.body and not req.close:
             raise BadRequest("empty body: an append must carry data (or Stream-Closed: true)")
         if meta.closed:
             if producer is not None and meta.closed_by == producer:
-                return AppendResult(meta.tail, True, True, producer.epoch, producer.seq)
+                result = AppendResult(meta.tail, True, True, producer.epoch, producer.seq)
+                return result, self.store.barrier(meta.path)
             if not req.body and producer is None:
-                return AppendResult(meta.tail, True, True)
+                return AppendResult(meta.tail, True, True), self.store.barrier(meta.path)
             raise StreamClosed(
                 "stream is closed",
                 {"Stream-Closed": "true", "Stream-Next-Offset": encode_offset(meta.tail)},
@@ -276,7 +285,8 @@ class StreamService:
             decision = decide(state, producer.epoch, producer.seq)
             if decision.verdict is Verdict.DUPLICATE:
                 assert state is not None
-                return AppendResult(meta.tail, meta.closed, True, state.epoch, state.last_seq)
+                result = AppendResult(meta.tail, meta.closed, True, state.epoch, state.last_seq)
+                return result, self.store.barrier(meta.path)
             if decision.verdict is Verdict.STALE_EPOCH:
                 assert state is not None
                 raise StaleProducerEpoch(
@@ -307,15 +317,15 @@ class StreamService:
             close=req.close,
             closed_by=producer if req.close else None,
         )
-        tail = await self.store.append(meta.path, messages, change)
-        self._notify(meta.path)
-        return AppendResult(
-            tail,
+        commit = await self.store.append(meta.path, messages, change)
+        result = AppendResult(
+            commit.tail,
             meta.closed,
             False,
             producer.epoch if producer else None,
             producer.seq if producer else None,
         )
+        return result, commit
 
     def _frame(self, content_type: str, body: bytes, *, allow_empty_array: bool) -> list[bytes]:
         if not body:
@@ -329,20 +339,18 @@ class StreamService:
     async def read(self, path: str, position: int | None) -> ReadResult:
         """Read from ``position`` (None: the tail) up to the chunk limit."""
         meta = await self.get_live(path, touch=True)
-        start = meta.tail if position is None else position
-        if start > meta.tail:
+        tail = meta.durable_tail
+        start = tail if position is None else position
+        if start > tail:
             raise BadRequest("offset is beyond the stream's tail")
-        if (
-            start < meta.tail
-            and is_json(meta.content_type)
-            and not await self._is_boundary(meta, start)
-        ):
+        if start < tail and is_json(meta.content_type) and not await self._is_boundary(meta, start):
             raise BadRequest("offset is not a message boundary")
-        records = await self._read_range(meta, start, meta.tail, self.max_read_bytes)
-        data = _clip(records, start, meta.tail)
+        records = await self._read_range(meta, start, tail, self.max_read_bytes)
+        data = _clip(records, start, tail)
         next_position = start + sum(len(d) for d in data)
-        up_to_date = next_position >= meta.tail
-        return ReadResult(meta, start, data, next_position, up_to_date, meta.closed and up_to_date)
+        up_to_date = next_position >= tail
+        closed = meta.durable_closed and up_to_date
+        return ReadResult(meta, start, data, next_position, up_to_date, closed)
 
     async def _read_range(
         self, meta: StreamMeta, start: int, end: int, max_bytes: int
@@ -369,7 +377,7 @@ class StreamService:
         return out
 
     async def _is_boundary(self, meta: StreamMeta, position: int) -> bool:
-        if position in (meta.tail, meta.fork_offset, 0):
+        if position in (meta.durable_tail, meta.fork_offset, 0):
             return True
         records = await self._read_range(meta, position, position + 1, 1)
         return bool(records) and records[0].position == position

@@ -5,8 +5,11 @@ protocol's validation rules (that is :mod:`.service`). The contract a durable ba
 must honour:
 
 * ``append`` writes the messages *and* the state change that goes with them (producer
-  state, ``Stream-Seq``, closure) as one atomic unit, and returns only once that unit
-  is as durable as the backend promises;
+  state, ``Stream-Seq``, closure) as one atomic unit and returns a :class:`Commit`; its
+  ``durable()`` resolves once that unit is as durable as the backend promises. The
+  caller awaits it *after* releasing its per-stream lock, so appends that arrive while
+  a sync is in flight share the next one (group commit);
+* readers see ``durable_tail`` / ``durable_closed``: nothing a crash could take back;
 * offsets are byte positions in the stream's offset space, strictly increasing;
 * ``read`` returns whole records overlapping a position range, so it can be served
   from disk without holding the log in memory.
@@ -46,8 +49,10 @@ class StreamMeta:
     expires_at_header: str | None = None  # echoed verbatim on HEAD
     fork_source: str | None = None
     fork_offset: int = 0  # the first position this stream stores itself (0 unless a fork)
-    tail: int = 0
+    tail: int = 0  # where the next append goes (written, maybe not yet durable)
     closed: bool = False
+    durable_tail: int = 0  # what readers may see
+    durable_closed: bool = False
     closed_by: ProducerHeaders | None = None
     stream_seq: str | None = None
     producers: dict[str, ProducerState] = field(default_factory=dict)
@@ -66,6 +71,29 @@ class StateChange:
     closed_by: ProducerHeaders | None = None
 
 
+class Commit(Protocol):
+    """The outcome of staging an append."""
+
+    @property
+    def tail(self) -> int:
+        """The stream's tail right after this append."""
+        ...
+
+    async def durable(self) -> None:
+        """Resolve once the append is durable (raises if the store failed to sync)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DoneCommit:
+    """A commit that is already as durable as it will get."""
+
+    tail: int
+
+    async def durable(self) -> None:
+        return None
+
+
 class StreamStore(Protocol):
     """One protocol, several backends (memory now, files next), one test suite."""
 
@@ -81,8 +109,12 @@ class StreamStore(Protocol):
         """Store a new stream with its initial messages; sets and returns ``meta.tail``."""
         ...
 
-    async def append(self, path: str, messages: Sequence[bytes], change: StateChange) -> int:
-        """Append messages and apply ``change`` atomically; return the new tail."""
+    async def append(self, path: str, messages: Sequence[bytes], change: StateChange) -> Commit:
+        """Stage messages and ``change`` as one atomic unit; await the result's ``durable()``."""
+        ...
+
+    def barrier(self, path: str) -> Commit:
+        """A commit that resolves once everything staged on ``path`` so far is durable."""
         ...
 
     async def read(self, path: str, start: int, end: int, max_bytes: int) -> list[Record]:

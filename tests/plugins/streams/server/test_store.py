@@ -49,8 +49,11 @@ def test_create_and_append_assign_byte_positions(open_store: Callable[[], Stream
         store = open_store()
         created = await store.create(meta("/s"), [b"abc"])
         assert created.tail == 3
-        tail = await store.append("/s", [b"de", b"f"], StateChange())
-        assert tail == 6
+        commit = await store.append("/s", [b"de", b"f"], StateChange())
+        await commit.durable()
+        assert commit.tail == 6
+        stored = store.get("/s")
+        assert stored is not None and stored.durable_tail == 6
         assert await _all(store, "/s") == [(0, b"abc", True), (3, b"de", False), (5, b"f", True)]
         await store.aclose()
 
@@ -110,9 +113,11 @@ def test_close_without_data_keeps_the_tail(open_store: Callable[[], StreamStore]
     async def scenario() -> None:
         store = open_store()
         await store.create(meta("/s"), [b"ab"])
-        assert await store.append("/s", [], StateChange(close=True)) == 2
+        commit = await store.append("/s", [], StateChange(close=True))
+        await commit.durable()
+        assert commit.tail == 2
         stored = store.get("/s")
-        assert stored is not None and stored.closed
+        assert stored is not None and stored.closed and stored.durable_closed
         await store.aclose()
 
     run(scenario())

@@ -1,0 +1,161 @@
+"""Segment files of one stream: writing frames, the sparse index, reading ranges.
+
+A stream's log is a directory of ``NNNNNNNN.seg`` files. Reads find the nearest entry
+of a sparse index (one entry per ``INDEX_EVERY`` bytes of file, so memory stays flat
+however large the log grows) and scan frames forward from there with ``pread``.
+"""
+
+from __future__ import annotations
+
+import os
+from array import array
+from bisect import bisect_right
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..store import Record
+from . import frames
+
+INDEX_EVERY = 64 * 1024
+READ_WINDOW = 256 * 1024
+
+
+def segment_name(number: int) -> str:
+    return f"{number:08d}.seg"
+
+
+class SegmentLog:
+    """The segment files of one stream, the active one open for appending."""
+
+    def __init__(self, directory: Path, segment_bytes: int) -> None:
+        self.directory = directory
+        self.segment_bytes = segment_bytes
+        self.sizes: list[int] = []  # bytes of each segment, by number
+        self._fds: dict[int, int] = {}
+        # Sparse index: the stream position, segment and file offset of some frames.
+        self._positions = array("q")
+        self._segments = array("l")
+        self._offsets = array("q")
+        self._last_indexed = (-1, -(INDEX_EVERY + 1))
+
+    # -- opening -------------------------------------------------------------------
+
+    def fd(self, number: int) -> int:
+        fd = self._fds.get(number)
+        if fd is None:
+            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+            fd = os.open(self.directory / segment_name(number), flags, 0o644)
+            self._fds[number] = fd
+        return fd
+
+    @property
+    def active(self) -> int:
+        return len(self.sizes) - 1
+
+    def active_fd(self) -> int:
+        return self.fd(self.active)
+
+    def start_segment(self) -> int:
+        """Open a new, empty active segment (the caller syncs the directory)."""
+        previous = self.active
+        if previous >= 0:  # the old segment will not be written again: free its fd
+            fd = self._fds.pop(previous, None)
+            if fd is not None:
+                os.close(fd)
+        self.sizes.append(0)
+        self.fd(self.active)
+        return self.active
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    # -- index -----------------------------------------------------------------------
+
+    def note_frame(self, position: int, segment: int, offset: int) -> None:
+        """Index a frame if it is far enough from the last indexed one."""
+        last_segment, last_offset = self._last_indexed
+        if segment != last_segment or offset - last_offset >= INDEX_EVERY:
+            self._positions.append(position)
+            self._segments.append(segment)
+            self._offsets.append(offset)
+            self._last_indexed = (segment, offset)
+
+    @property
+    def index_entries(self) -> int:
+        return len(self._positions)
+
+    # -- writing ---------------------------------------------------------------------
+
+    def write(self, position: int, frame: bytes) -> None:
+        """Append a frame to the active segment; on failure, cut the partial write off."""
+        segment = self.active
+        fd = self.fd(segment)
+        offset = self.sizes[segment]
+        view = memoryview(frame)
+        written = 0
+        try:
+            while written < len(view):
+                written += os.write(fd, view[written:])
+        except OSError:
+            os.ftruncate(fd, offset)
+            raise
+        self.sizes[segment] = offset + len(frame)
+        self.note_frame(position, segment, offset)
+
+    def needs_roll(self, frame_size: int) -> bool:
+        return self.sizes[self.active] > 0 and (
+            self.sizes[self.active] + frame_size > self.segment_bytes
+        )
+
+    # -- reading ---------------------------------------------------------------------
+
+    def read(self, start: int, end: int, max_bytes: int) -> list[Record]:
+        """Records overlapping ``[start, end)``; at least one, about ``max_bytes`` at most."""
+        if not self._positions:
+            return []
+        entry = max(bisect_right(self._positions, start) - 1, 0)
+        out: list[Record] = []
+        size = 0
+        for frame_bytes in self._frames_from(self._segments[entry], self._offsets[entry]):
+            for position, message, batch_end in frames.iter_messages(frame_bytes):
+                if position >= end:
+                    return out
+                if position + len(message) > start:
+                    out.append(Record(position, message, batch_end))
+                    size += len(message)
+                    if size >= max_bytes:
+                        return out
+        return out
+
+    def _frames_from(self, segment: int, offset: int) -> Iterator[memoryview]:
+        while segment < len(self.sizes):
+            fd = self._read_fd(segment)
+            try:
+                limit = self.sizes[segment]
+                while offset < limit:
+                    window = os.pread(fd, min(READ_WINDOW, limit - offset), offset)
+                    cursor = 0
+                    while True:
+                        length = frames.frame_length(window, cursor)
+                        if length is None or cursor + length > len(window):
+                            break
+                        yield memoryview(window)[cursor : cursor + length]
+                        cursor += length
+                    if cursor == 0:  # a frame larger than the window: read it whole
+                        length = frames.frame_length(os.pread(fd, 8, offset), 0)
+                        assert length is not None
+                        yield memoryview(os.pread(fd, length, offset))
+                        cursor = length
+                    offset += cursor
+            finally:
+                if segment != self.active:
+                    os.close(fd)
+            segment += 1
+            offset = 0
+
+    def _read_fd(self, segment: int) -> int:
+        if segment == self.active:
+            return self.fd(segment)
+        return os.open(self.directory / segment_name(segment), os.O_RDONLY)

@@ -1,0 +1,309 @@
+"""The durable, file-backed :class:`~..store.StreamStore` (the default).
+
+Layout under the data directory::
+
+    streams/<sha256 of the path, 40 hex>/meta.json    the stream's fixed configuration
+    streams/<...>/00000000.seg, 00000001.seg, ...     its frames (see frames.py)
+    tmp/    streams being created (renamed into streams/ once whole)
+    trash/  streams being deleted (renamed out of streams/ first, then removed)
+
+Creation and deletion are atomic renames; appends are frames, durable per the fsync
+mode (committer.py). Everything else (producer state, Stream-Seq, closure, soft
+deletion) is replayed from the frames on start (recovery.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from ..errors import StorageFailure
+from ..store import Commit, Record, StateChange, StreamMeta
+from . import frames
+from .committer import Committer, FsyncMode, PendingCommit
+from .recovery import recover
+from .segments import SegmentLog
+
+log = logging.getLogger("netscript.streams.filestore")
+
+META_FIELDS = (
+    "path",
+    "content_type",
+    "created_at",
+    "ttl_seconds",
+    "expires_at",
+    "expires_at_header",
+    "fork_source",
+    "fork_offset",
+    "stream_id",
+)
+
+
+class _Stream:
+    """One stream's files, committer and not-yet-durable frames."""
+
+    def __init__(
+        self,
+        meta: StreamMeta,
+        directory: Path,
+        mode: FsyncMode,
+        seg_bytes: int,
+        on_failure: Callable[[BaseException], None],
+    ):
+        self.meta = meta
+        self.directory = directory
+        self.log = SegmentLog(directory, seg_bytes)
+        # (written sequence, tail after it, closed after it) of frames awaiting a sync
+        self.pending: deque[tuple[int, int, bool]] = deque()
+        self.sequence = 0
+        self.committer = Committer(mode, self.log.active_fd, self._durable, on_failure)
+
+    def _durable(self, sequence: int) -> None:
+        while self.pending and self.pending[0][0] <= sequence:
+            _, tail, closed = self.pending.popleft()
+            self.meta.durable_tail = tail
+            self.meta.durable_closed = closed
+
+
+class FileStore:
+    """Streams as append-only segment files; see the module docstring."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        fsync: FsyncMode = FsyncMode.ALWAYS,
+        segment_bytes: int = 64 * 1024 * 1024,
+        batch_interval: float = 0.05,
+    ) -> None:
+        self.root = root
+        self.fsync = fsync
+        self.segment_bytes = segment_bytes
+        self.batch_interval = batch_interval
+        self._streams: dict[str, _Stream] = {}
+        self._batch_task: asyncio.Task[None] | None = None
+        self.failure: BaseException | None = None
+        for sub in ("streams", "tmp", "trash"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        self._clear(root / "tmp")
+        self._clear(root / "trash")
+        self._load()
+
+    # -- start-up ------------------------------------------------------------------
+
+    def _load(self) -> None:
+        for directory in sorted((self.root / "streams").iterdir()):
+            meta_file = directory / "meta.json"
+            try:
+                raw = json.loads(meta_file.read_text())
+                meta = StreamMeta(**{k: raw[k] for k in META_FIELDS})
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.error("%s: unreadable stream metadata (%s); set aside", directory, exc)
+                directory.rename(directory.with_name(directory.name + ".unreadable"))
+                continue
+            stream = _Stream(meta, directory, self.fsync, self.segment_bytes, self._failed)
+            report = recover(meta, stream.log)
+            if report.truncated_bytes or report.dropped_segments:
+                log.warning(
+                    "stream %s recovered: %d frames, %d torn bytes truncated, "
+                    "%d segments set aside",
+                    meta.path,
+                    report.frames,
+                    report.truncated_bytes,
+                    report.dropped_segments,
+                )
+            self._streams[meta.path] = stream
+
+    @staticmethod
+    def _clear(directory: Path) -> None:
+        for child in directory.iterdir():
+            shutil.rmtree(child, ignore_errors=True)
+
+    # -- lookups -------------------------------------------------------------------
+
+    def get(self, path: str) -> StreamMeta | None:
+        stream = self._streams.get(path)
+        return stream.meta if stream else None
+
+    def streams(self) -> Iterable[StreamMeta]:
+        return [s.meta for s in self._streams.values()]
+
+    # -- writes --------------------------------------------------------------------
+
+    async def create(self, meta: StreamMeta, messages: Sequence[bytes]) -> StreamMeta:
+        self._check_healthy()
+        staging = self.root / "tmp" / uuid.uuid4().hex
+        staging.mkdir()
+        meta.tail = meta.fork_offset
+        frame = None
+        if messages or meta.closed:
+            frame = frames.encode(
+                frames.KIND_APPEND, meta.tail, messages, StateChange(close=meta.closed)
+            )
+        target = self._directory_for(meta.path)
+        await asyncio.to_thread(self._write_new_stream, staging, meta, frame, target)
+        stream = _Stream(meta, target, self.fsync, self.segment_bytes, self._failed)
+        stream.log.sizes.append(len(frame) if frame else 0)
+        if frame is not None:
+            stream.log.note_frame(meta.tail, 0, 0)
+        meta.tail += sum(len(m) for m in messages)
+        meta.durable_tail = meta.tail
+        meta.durable_closed = meta.closed
+        self._streams[meta.path] = stream
+        return meta
+
+    def _write_new_stream(
+        self, staging: Path, meta: StreamMeta, frame: bytes | None, target: Path
+    ) -> None:
+        record = {k: getattr(meta, k) for k in META_FIELDS}
+        _write_synced(staging / "meta.json", json.dumps(record).encode())
+        _write_synced(staging / "00000000.seg", frame or b"")
+        _sync_dir(staging)
+        if target.exists():  # left over from an interrupted delete: move it away first
+            target.rename(self.root / "trash" / uuid.uuid4().hex)
+        staging.rename(target)
+        _sync_dir(target.parent)
+
+    async def append(self, path: str, messages: Sequence[bytes], change: StateChange) -> Commit:
+        self._check_healthy()
+        stream = self._streams[path]
+        meta = stream.meta
+        frame = frames.encode(frames.KIND_APPEND, meta.tail, messages, change)
+        self._write(stream, frame)
+        meta.tail += sum(len(m) for m in messages)
+        if change.producer is not None:
+            producer_id, state = change.producer
+            meta.producers[producer_id] = state
+        if change.stream_seq is not None:
+            meta.stream_seq = change.stream_seq
+        if change.close:
+            meta.closed = True
+            meta.closed_by = change.closed_by
+        return self._track(stream)
+
+    def barrier(self, path: str) -> Commit:
+        stream = self._streams.get(path)
+        if stream is None:
+            return PendingCommit(0, None)
+        return stream.committer.barrier(stream.meta.tail)
+
+    async def soft_delete(self, path: str) -> None:
+        self._check_healthy()
+        stream = self._streams[path]
+        self._write(
+            stream, frames.encode(frames.KIND_SOFT_DELETE, stream.meta.tail, [], StateChange())
+        )
+        stream.meta.soft_deleted = True
+        await self._track(stream).durable()
+        await stream.committer.sync_now()
+
+    async def remove(self, path: str) -> None:
+        stream = self._streams.pop(path, None)
+        if stream is None:
+            return
+        await stream.committer.drain()
+        stream.log.close()
+        trash = self.root / "trash" / uuid.uuid4().hex
+        await asyncio.to_thread(_move_and_delete, stream.directory, trash)
+
+    def _write(self, stream: _Stream, frame: bytes) -> None:
+        segments = stream.log
+        try:
+            if segments.needs_roll(len(frame)):
+                os.fdatasync(segments.active_fd())  # the old segment is complete: seal it
+                segments.start_segment()
+                _sync_dir(stream.directory)
+            segments.write(stream.meta.tail, frame)
+        except OSError as exc:
+            raise StorageFailure(f"cannot write to {stream.directory}: {exc.strerror}") from exc
+
+    def _track(self, stream: _Stream) -> Commit:
+        stream.sequence += 1
+        stream.pending.append((stream.sequence, stream.meta.tail, stream.meta.closed))
+        commit = stream.committer.wrote(stream.meta.tail)
+        if self.fsync is FsyncMode.BATCH and self._batch_task is None:
+            self._batch_task = asyncio.create_task(self._batch_syncs())
+        return commit
+
+    async def _batch_syncs(self) -> None:
+        while True:
+            await asyncio.sleep(self.batch_interval)
+            for stream in list(self._streams.values()):
+                if stream.committer.dirty or self.fsync is FsyncMode.BATCH:
+                    with contextlib.suppress(OSError):
+                        await stream.committer.sync_now()
+
+    def _failed(self, exc: BaseException) -> None:
+        log.critical("fdatasync failed (%s): the store accepts no more writes", exc)
+        self.failure = exc
+
+    def _check_healthy(self) -> None:
+        if self.failure is not None:
+            raise StorageFailure(f"the store failed and accepts no writes: {self.failure}")
+
+    # -- reads -----------------------------------------------------------------------
+
+    async def read(self, path: str, start: int, end: int, max_bytes: int) -> list[Record]:
+        stream = self._streams.get(path)
+        if stream is None:
+            return []
+        return stream.log.read(start, end, max_bytes)
+
+    # -- misc --------------------------------------------------------------------------
+
+    def status(self) -> dict[str, object]:
+        return {
+            "backend": "file",
+            "data_dir": str(self.root),
+            "fsync": self.fsync.value,
+            "streams": len(self._streams),
+            "bytes": sum(sum(s.log.sizes) for s in self._streams.values()),
+            "healthy": self.failure is None,
+        }
+
+    async def aclose(self) -> None:
+        if self._batch_task is not None:
+            self._batch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._batch_task
+        for stream in self._streams.values():
+            await stream.committer.drain()
+            if self.fsync is not FsyncMode.NEVER:
+                with contextlib.suppress(OSError):
+                    await stream.committer.sync_now()
+            stream.log.close()
+        self._streams.clear()
+
+    def _directory_for(self, path: str) -> Path:
+        digest = hashlib.sha256(path.encode("utf-8")).hexdigest()[:40]
+        return self.root / "streams" / digest
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with path.open("wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _sync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _move_and_delete(directory: Path, trash: Path) -> None:
+    directory.rename(trash)
+    _sync_dir(directory.parent)
+    shutil.rmtree(trash, ignore_errors=True)
