@@ -50,7 +50,12 @@ def start_server(
         if module
         else [sys.executable, "-m", "netscript.cli", "streams", "serve"]
     )
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("STREAMS_", "DURABLE_STREAMS_")) and k != "PORT"
+    }  # the caller's shell must not change what a test runs against
+    full_env = {**inherited, "PYTHONUNBUFFERED": "1", **(env or {})}
     if "--port" not in args:
         args = [*args, "--port", "0"]
     if "--long-poll-timeout" not in args:

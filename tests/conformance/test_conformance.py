@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support import start_server
@@ -27,7 +28,7 @@ SUITE_TIMEOUT = 600
 RESULTS: list[str] = []
 
 
-def run_suite(base_url: str, report: Path) -> dict[str, object]:
+def run_suite(base_url: str, report: Path, token: str | None = None) -> dict[str, object]:
     if not VITEST.exists():
         pytest.fail("conformance suite not installed: run `make test` (it runs npm ci)")
     env = {
@@ -37,6 +38,9 @@ def run_suite(base_url: str, report: Path) -> dict[str, object]:
         "NO_COLOR": "1",
         "FORCE_COLOR": "0",
     }
+    env.pop("CONFORMANCE_TOKEN", None)
+    if token is not None:
+        env["CONFORMANCE_TOKEN"] = token  # auth-setup.mjs adds it to every request
     proc = subprocess.run(
         [str(VITEST), "run", "--reporter=default", "--reporter=json", f"--outputFile={report}"],
         cwd=HERE,
@@ -53,12 +57,16 @@ def run_suite(base_url: str, report: Path) -> dict[str, object]:
 
 
 @pytest.mark.conformance
-@pytest.mark.parametrize("backend", ["memory"])
+@pytest.mark.parametrize("backend", ["memory", "file", "file+secret"])
 def test_official_conformance_suite(backend: str, tmp_path: Path) -> None:
     args = ["--memory"] if backend == "memory" else ["--data-dir", str(tmp_path / "data")]
-    server = start_server(args)
+    token = "conformance-secret-\u00e9-0123456789" if backend.endswith("+secret") else None
+    env = {"STREAMS_SECRET": token} if token else {}
+    server = start_server(args, env=env)
     try:
-        data = run_suite(server.url, tmp_path / "report.json")
+        if token is not None:  # the secret is really enforced: without it, 401
+            assert httpx.put(f"{server.url}/auth-probe").status_code == 401
+        data = run_suite(server.url, tmp_path / "report.json", token)
     finally:
         server.stop()
     passed = int(data["numPassedTests"])  # type: ignore[call-overload]

@@ -7,6 +7,7 @@ responses here, through the status table in :mod:`.errors`.
 
 from __future__ import annotations
 
+import hmac
 import json
 import time
 from typing import Any
@@ -22,6 +23,7 @@ from .errors import (
     PayloadTooLarge,
     StreamError,
     StreamNotFound,
+    Unauthorized,
     status_for,
 )
 from .headers import (
@@ -92,6 +94,7 @@ def create_app(service: StreamService, settings: ServerSettings) -> Quart:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["BODY_TIMEOUT"] = 120
     started = time.time()
+    expected_token = settings.secret.encode("utf-8") if settings.secret else None
 
     @app.after_request
     async def _common_headers(response: Response) -> Response:
@@ -112,8 +115,14 @@ def create_app(service: StreamService, settings: ServerSettings) -> Quart:
     @app.errorhandler(HTTPException)
     async def _http_error(error: HTTPException) -> Response:
         status = error.code or 500
-        body = json.dumps({"error": error.name, "message": error.description})
-        return Response(body, status=status, content_type="application/json")
+        body = json.dumps({"error": error.name.replace(" ", ""), "message": error.description})
+        response = Response(body, status=status, content_type="application/json")
+        for name, value in error.get_headers():  # e.g. Allow on a routing 405
+            if name.lower() not in ("content-type", "content-length"):
+                response.headers[name] = value
+        if status == 405:
+            response.headers["Allow"] = ALLOWED
+        return response
 
     @app.route("/", methods=METHODS, provide_automatic_options=False)
     @app.route("/<path:_path>", methods=METHODS, provide_automatic_options=False)
@@ -123,6 +132,8 @@ def create_app(service: StreamService, settings: ServerSettings) -> Quart:
         raw_path: bytes = request.scope.get("raw_path") or request.path.encode()
         if raw_path in (b"/health", b"/health/live", b"/health/ready"):
             return health(raw_path.decode(), service, started)
+        if expected_token is not None:
+            check_bearer(expected_token)
         path = validate_stream_path(raw_path)
         if path in HEALTH_PATHS or is_reserved(path):
             raise StreamNotFound(f"{path} is reserved and is not a stream")
@@ -141,6 +152,16 @@ def create_app(service: StreamService, settings: ServerSettings) -> Quart:
         raise MethodNotAllowed(f"{method} is not supported", {"Allow": ALLOWED})
 
     return app
+
+
+def check_bearer(expected: bytes) -> None:
+    """Require ``Authorization: Bearer <secret>``, compared in constant time."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    supplied = token.strip().encode("utf-8") if scheme.lower() == "bearer" else b""
+    if not hmac.compare_digest(supplied, expected):
+        reason = "missing bearer token" if not header else "invalid bearer token"
+        raise Unauthorized(reason, {"WWW-Authenticate": 'Bearer realm="netscript-streams"'})
 
 
 def error_response(error: StreamError) -> Response:

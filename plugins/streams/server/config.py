@@ -38,6 +38,11 @@ class ServerSettings(BaseSettings):
     max_read_bytes: int = Field(
         1024 * 1024, gt=0, validation_alias=AliasChoices("STREAMS_MAX_READ_BYTES", "max_read_bytes")
     )
+    secret: str | None = Field(
+        None,
+        repr=False,
+        validation_alias=AliasChoices("STREAMS_SECRET", "DURABLE_STREAMS_SECRET", "secret"),
+    )
     sse_recycle_seconds: float = Field(
         60.0, gt=0, validation_alias=AliasChoices("STREAMS_SSE_RECYCLE", "sse_recycle_seconds")
     )

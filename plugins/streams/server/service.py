@@ -131,6 +131,10 @@ class StreamService:
     async def create(self, path: str, req: CreateRequest) -> CreateResult:
         if req.ttl_seconds is not None and req.expires_at is not None:
             raise BadRequest("send Stream-TTL or Stream-Expires-At, not both")
+        if req.fork_from is None and (
+            req.fork_offset is not None or req.fork_sub_offset is not None
+        ):
+            raise BadRequest("Stream-Fork-Offset / -Sub-Offset need Stream-Forked-From")
         async with self._lock(path):
             existing = self.store.get(path)
             if existing is not None and existing.soft_deleted:
@@ -166,8 +170,6 @@ class StreamService:
             last_access=now,
         )
         if req.fork_from is None:
-            if req.fork_offset is not None or req.fork_sub_offset is not None:
-                raise BadRequest("Stream-Fork-Offset / -Sub-Offset need Stream-Forked-From")
             return meta
         source = self.store.get(req.fork_from)
         if source is None or (not source.soft_deleted and self._expired(source, now)):
