@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from plugins.streams.server.filestore import FileStore
 from plugins.streams.server.memory import MemoryStore
 from plugins.streams.server.producers import ProducerHeaders, ProducerState
 from plugins.streams.server.store import StateChange, StreamMeta, StreamStore
 
-BACKENDS = ["memory"]
+BACKENDS = ["memory", "file"]
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -21,7 +22,8 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 def make_store(backend: str, tmp_path: Path) -> StreamStore:
-    assert backend == "memory"
+    if backend == "file":
+        return FileStore(tmp_path / "data", segment_bytes=4096)
     return MemoryStore()
 
 

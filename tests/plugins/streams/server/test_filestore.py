@@ -1,0 +1,231 @@
+"""The file store's own promises: persistence, recovery of torn tails, segments, modes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plugins.streams.server.filestore import FileStore, FsyncMode
+from plugins.streams.server.producers import ProducerHeaders, ProducerState
+from plugins.streams.server.store import StateChange, StreamMeta
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(coro)
+
+
+def meta(path: str, content_type: str = "application/json", **kw: Any) -> StreamMeta:
+    return StreamMeta(path=path, content_type=content_type, created_at=0.0, **kw)
+
+
+async def fill(store: FileStore, path: str, count: int) -> list[int]:
+    """Append ``count`` producer batches; return the tail after each."""
+    tails = []
+    for seq in range(count):
+        change = StateChange(producer=("p", ProducerState(0, seq)), stream_seq=f"{seq:04d}")
+        commit = await store.append(path, [f'{{"n":{seq}}}'.encode()], change)
+        await commit.durable()
+        tails.append(commit.tail)
+    return tails
+
+
+async def contents(store: FileStore, path: str) -> list[bytes]:
+    return [r.data for r in await store.read(path, 0, 1 << 60, 1 << 30)]
+
+
+def segment_files(root: Path) -> list[Path]:
+    return sorted(root.glob("streams/*/*.seg"))
+
+
+def test_everything_survives_a_reopen(tmp_path: Path) -> None:
+    async def write() -> None:
+        store = FileStore(tmp_path)
+        await store.create(meta("/s", ttl_seconds=60, fork_offset=0), [b'{"a":1}'])
+        await fill(store, "/s", 3)
+        closer = ProducerHeaders("p", 0, 3)
+        change = StateChange(producer=("p", ProducerState(0, 3)), close=True, closed_by=closer)
+        await (await store.append("/s", [b'{"end":true}'], change)).durable()
+        await store.aclose()
+
+    async def reopen() -> None:
+        store = FileStore(tmp_path)
+        stored = store.get("/s")
+        assert stored is not None
+        assert stored.ttl_seconds == 60 and stored.content_type == "application/json"
+        assert stored.producers == {"p": ProducerState(0, 3)}
+        assert stored.stream_seq == "0002"
+        assert stored.closed and stored.durable_closed
+        assert stored.closed_by == ProducerHeaders("p", 0, 3)
+        assert stored.tail == stored.durable_tail == 7 + 3 * 7 + 12
+        assert await contents(store, "/s") == [
+            b'{"a":1}',
+            b'{"n":0}',
+            b'{"n":1}',
+            b'{"n":2}',
+            b'{"end":true}',
+        ]
+        await store.aclose()
+
+    run(write())
+    run(reopen())
+
+
+def test_torn_tail_is_truncated_and_only_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def write() -> list[int]:
+        store = FileStore(tmp_path)
+        await store.create(meta("/s"), [])
+        tails = await fill(store, "/s", 5)
+        await store.aclose()
+        return tails
+
+    tails = run(write())
+    [segment] = segment_files(tmp_path)
+    size = segment.stat().st_size
+    with segment.open("r+b") as file:  # a crash in the middle of writing the last frame
+        file.truncate(size - 3)
+
+    async def reopen() -> None:
+        with caplog.at_level(logging.WARNING):
+            store = FileStore(tmp_path)
+        stored = store.get("/s")
+        assert stored is not None
+        assert stored.tail == tails[3]  # the 5th append is gone, the first 4 are whole
+        assert stored.producers == {"p": ProducerState(0, 3)}  # a retry of seq 4 is accepted
+        assert await contents(store, "/s") == [f'{{"n":{i}}}'.encode() for i in range(4)]
+        again = await fill_from(store, 4)
+        assert again == tails[4]
+        await store.aclose()
+
+    run(reopen())
+    assert "truncated a torn or corrupt tail" in caplog.text
+    assert segment.stat().st_size == size  # the rewritten 5th frame is byte-identical
+
+
+async def fill_from(store: FileStore, seq: int) -> int:
+    change = StateChange(producer=("p", ProducerState(0, seq)), stream_seq=f"{seq:04d}")
+    commit = await store.append("/s", [f'{{"n":{seq}}}'.encode()], change)
+    await commit.durable()
+    return commit.tail
+
+
+@pytest.mark.parametrize("damage", ["flip-last-byte", "garbage-after", "zero-tail"])
+def test_corrupt_tail_record(tmp_path: Path, damage: str) -> None:
+    async def write() -> None:
+        store = FileStore(tmp_path)
+        await store.create(meta("/s"), [])
+        await fill(store, "/s", 3)
+        await store.aclose()
+
+    run(write())
+    [segment] = segment_files(tmp_path)
+    data = bytearray(segment.read_bytes())
+    if damage == "flip-last-byte":  # checksum mismatch in the last frame
+        data[-1] ^= 0xFF
+        expected = 2
+    elif damage == "garbage-after":  # a half-written frame prefix after a whole log
+        data += b"\x07\x00"
+        expected = 3
+    else:  # zeros over the end of the last frame (e.g. pre-allocated, never written)
+        data[-20:] = bytes(20)
+        expected = 2
+    segment.write_bytes(bytes(data))
+
+    async def reopen() -> None:
+        store = FileStore(tmp_path)
+        assert await contents(store, "/s") == [f'{{"n":{i}}}'.encode() for i in range(expected)]
+        await store.aclose()
+
+    run(reopen())
+
+
+def test_segments_roll_and_reads_cross_them(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = FileStore(tmp_path, segment_bytes=1024)
+        await store.create(meta("/s", content_type="text/plain"), [])
+        chunks = [bytes([65 + i % 26]) * 100 for i in range(50)]
+        for chunk in chunks:
+            await (await store.append("/s", [chunk], StateChange())).durable()
+        assert len(segment_files(tmp_path)) > 3
+        assert b"".join(await contents(store, "/s")) == b"".join(chunks)
+        middle = await store.read("/s", 2550, 1 << 60, 250)
+        assert middle[0].position == 2500 and len(middle) == 3
+        await store.aclose()
+        reopened = FileStore(tmp_path, segment_bytes=1024)
+        assert b"".join(await contents(reopened, "/s")) == b"".join(chunks)
+        await reopened.aclose()
+
+    run(scenario())
+
+
+def test_group_commit_shares_syncs(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = FileStore(tmp_path, fsync=FsyncMode.ALWAYS)
+        await store.create(meta("/s", content_type="text/plain"), [])
+        commits = [await store.append("/s", [b"x"], StateChange()) for _ in range(50)]
+        stored = store.get("/s")
+        assert stored is not None
+        assert stored.tail == 50 and stored.durable_tail < 50  # written, not yet durable
+        await asyncio.gather(*(c.durable() for c in commits))
+        assert stored.durable_tail == 50
+        await store.aclose()
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("mode", [FsyncMode.BATCH, FsyncMode.NEVER])
+def test_relaxed_modes_acknowledge_at_once(tmp_path: Path, mode: FsyncMode) -> None:
+    async def scenario() -> None:
+        store = FileStore(tmp_path, fsync=mode)
+        await store.create(meta("/s", content_type="text/plain"), [])
+        await store.append("/s", [b"abc"], StateChange())
+        stored = store.get("/s")
+        assert stored is not None and stored.durable_tail == 3
+        await store.aclose()
+        reopened = FileStore(tmp_path, fsync=mode)
+        assert await contents(reopened, "/s") == [b"abc"]
+        await reopened.aclose()
+
+    run(scenario())
+
+
+def test_remove_deletes_the_files_and_frees_the_path(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = FileStore(tmp_path)
+        await store.create(meta("/s"), [b"1"])
+        await store.soft_delete("/s")
+        await store.aclose()
+        store = FileStore(tmp_path)
+        stored = store.get("/s")
+        assert stored is not None and stored.soft_deleted  # soft deletion is durable
+        await store.remove("/s")
+        assert not list((tmp_path / "streams").iterdir())
+        await store.create(meta("/s"), [b"2"])
+        assert await contents(store, "/s") == [b"2"]
+        await store.aclose()
+
+    run(scenario())
+
+
+def test_unreadable_metadata_is_set_aside(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = FileStore(tmp_path)
+        await store.create(meta("/good"), [b"1"])
+        await store.create(meta("/bad"), [b"2"])
+        await store.aclose()
+        bad = next(
+            p for p in (tmp_path / "streams").iterdir() if "/bad" in (p / "meta.json").read_text()
+        )
+        (bad / "meta.json").write_text("{not json")
+        store = FileStore(tmp_path)
+        assert store.get("/good") is not None and store.get("/bad") is None
+        assert bad.with_name(bad.name + ".unreadable").exists()
+        await store.aclose()
+
+    run(scenario())
