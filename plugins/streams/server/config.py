@@ -38,6 +38,9 @@ class ServerSettings(BaseSettings):
     max_read_bytes: int = Field(
         1024 * 1024, gt=0, validation_alias=AliasChoices("STREAMS_MAX_READ_BYTES", "max_read_bytes")
     )
+    sweep_interval: float = Field(
+        30.0, gt=0, validation_alias=AliasChoices("STREAMS_SWEEP_INTERVAL", "sweep_interval")
+    )
     secret: str | None = Field(
         None,
         repr=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import signal
@@ -15,6 +16,7 @@ from hypercorn.config import Config
 
 from .app import create_app
 from .config import ServerSettings
+from .errors import StreamError
 from .filestore import FileStore, FsyncMode
 from .memory import MemoryStore
 from .service import StreamService
@@ -80,13 +82,42 @@ async def serve(
     config.accesslog = None
     config.errorlog = log
     url = url_for(settings.host, port)
+    sweeper = asyncio.create_task(_sweep_forever(service, settings.sweep_interval))
     try:
         if on_ready is not None:
             on_ready(f"{url} ({description})")
         await hypercorn_serve(app, config, shutdown_trigger=shutdown.wait)
     finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await store.aclose()
         sock.close()
+
+
+async def _sweep_forever(service: StreamService, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            swept = await service.sweep_expired()
+        except StreamError as exc:  # e.g. the store failed: keep serving reads
+            log.error("expiry sweep failed: %s", exc.message)
+            continue
+        if swept:
+            log.info("expired and deleted %d stream(s)", len(swept))
+
+
+def raise_open_file_limit() -> None:
+    """Each stream keeps its active segment open: allow as many files as the system does."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def run(settings: ServerSettings) -> int:
@@ -97,6 +128,8 @@ def run(settings: ServerSettings) -> int:
         uvloop.install()
     except ImportError:  # uvloop is optional; asyncio's loop works the same
         pass
+
+    raise_open_file_limit()
 
     async def main() -> None:
         shutdown = asyncio.Event()

@@ -401,6 +401,26 @@ class StreamService:
         if event is not None:
             event.set()
 
+    # -- retention ---------------------------------------------------------------
+
+    async def sweep_expired(self) -> list[str]:
+        """Delete every stream whose TTL or Expires-At has passed; return their paths.
+
+        Requests drop an expired stream as soon as they touch it; the sweep frees the
+        ones nobody touches.
+        """
+        now = self._clock()
+        swept = []
+        for meta in list(self.store.streams()):
+            if meta.soft_deleted or not self._expired(meta, now):
+                continue
+            async with self._lock(meta.path):
+                current = self.store.get(meta.path)
+                if current is meta and self._expired(meta, self._clock()):
+                    await self._drop(meta)
+                    swept.append(meta.path)
+        return swept
+
     # -- delete ------------------------------------------------------------------
 
     async def delete(self, path: str) -> None:
