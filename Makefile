@@ -20,7 +20,7 @@ up: $(STAMP)
 	$(BIN)/netscript up
 
 lint: $(STAMP)
-	$(BIN)/ruff check netscript host orchestrator plugins tests bench
+	$(BIN)/ruff check netscript host orchestrator plugins tests $(wildcard bench)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
