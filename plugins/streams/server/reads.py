@@ -156,11 +156,12 @@ async def _sse(
                     result = await service.read(path, start)
                 except (StreamNotFound, StreamGone):
                     return
-            if result.has_data:
-                yield _sse_data(result, binary)
             if result.has_data or not sent_control or result.closed:
+                # A data event and its control event go out in one write: readers that
+                # stop at a chunk boundary never see data without its control.
                 cursor = next_cursor(time.time(), cursor)
-                yield _sse_control(result, cursor)
+                data = _sse_data(result, binary) if result.has_data else b""
+                yield data + _sse_control(result, cursor)
                 sent_control = True
             if result.closed:
                 return

@@ -24,6 +24,7 @@ import enum
 import os
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from ..errors import StorageFailure
@@ -62,11 +63,13 @@ class Committer:
         fd: Callable[[], int],
         on_durable: Callable[[int], None],
         on_failure: Callable[[BaseException], None],
+        executor: Executor | None = None,
     ) -> None:
         self._mode = mode
         self._fd = fd
         self._on_durable = on_durable  # called with the written-sequence now durable
         self._on_failure = on_failure
+        self._executor = executor
         self._written = 0
         self._durable = 0
         self._waiters: deque[_Waiter] = deque()
@@ -102,7 +105,7 @@ class Committer:
         """Make everything written so far durable, whatever the mode."""
         if self._durable < self._written or self._mode is not FsyncMode.ALWAYS:
             target = self._written
-            await asyncio.to_thread(os.fdatasync, self._fd())
+            await self._sync()
             self._durable = max(self._durable, target)
 
     async def _sync_loop(self) -> None:
@@ -110,7 +113,7 @@ class Committer:
             while self._waiters:
                 target = self._written  # everything written before the sync starts
                 try:
-                    await asyncio.to_thread(os.fdatasync, self._fd())
+                    await self._sync()
                 except OSError as exc:
                     self._fail(exc)
                     return
@@ -122,6 +125,10 @@ class Committer:
                         waiter.future.set_result(None)
         finally:
             self._task = None
+
+    async def _sync(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, os.fdatasync, self._fd())
 
     def _fail(self, exc: BaseException) -> None:
         # After a failed fsync the page cache may have dropped the dirty pages; retrying

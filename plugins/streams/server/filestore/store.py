@@ -24,6 +24,7 @@ import shutil
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import StorageFailure
@@ -58,6 +59,7 @@ class _Stream:
         mode: FsyncMode,
         seg_bytes: int,
         on_failure: Callable[[BaseException], None],
+        sync_executor: Executor,
     ):
         self.meta = meta
         self.directory = directory
@@ -65,7 +67,9 @@ class _Stream:
         # (written sequence, tail after it, closed after it) of frames awaiting a sync
         self.pending: deque[tuple[int, int, bool]] = deque()
         self.sequence = 0
-        self.committer = Committer(mode, self.log.active_fd, self._durable, on_failure)
+        self.committer = Committer(
+            mode, self.log.active_fd, self._durable, on_failure, sync_executor
+        )
 
     def _durable(self, sequence: int) -> None:
         while self.pending and self.pending[0][0] <= sequence:
@@ -90,6 +94,11 @@ class FileStore:
         self.segment_bytes = segment_bytes
         self.batch_interval = batch_interval
         self._streams: dict[str, _Stream] = {}
+        # Disk work never runs on the event loop: a write can stall behind the file
+        # system's journal while others sync, and readers must not stall with it.
+        # Writes and syncs get separate threads so a slow sync cannot queue writes.
+        self._writes = ThreadPoolExecutor(4, thread_name_prefix="streams-write")
+        self._syncs = ThreadPoolExecutor(8, thread_name_prefix="streams-sync")
         self._batch_task: asyncio.Task[None] | None = None
         self.failure: BaseException | None = None
         for sub in ("streams", "tmp", "trash"):
@@ -110,7 +119,9 @@ class FileStore:
                 log.error("%s: unreadable stream metadata (%s); set aside", directory, exc)
                 directory.rename(directory.with_name(directory.name + ".unreadable"))
                 continue
-            stream = _Stream(meta, directory, self.fsync, self.segment_bytes, self._failed)
+            stream = _Stream(
+                meta, directory, self.fsync, self.segment_bytes, self._failed, self._syncs
+            )
             report = recover(meta, stream.log)
             if report.truncated_bytes or report.dropped_segments:
                 log.warning(
@@ -150,8 +161,11 @@ class FileStore:
                 frames.KIND_APPEND, meta.tail, messages, StateChange(close=meta.closed)
             )
         target = self._directory_for(meta.path)
-        await asyncio.to_thread(self._write_new_stream, staging, meta, frame, target)
-        stream = _Stream(meta, target, self.fsync, self.segment_bytes, self._failed)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(
+            self._syncs, self._write_new_stream, staging, meta, frame, target
+        )
+        stream = _Stream(meta, target, self.fsync, self.segment_bytes, self._failed, self._syncs)
         stream.log.sizes.append(len(frame) if frame else 0)
         if frame is not None:
             stream.log.note_frame(meta.tail, 0, 0)
@@ -178,7 +192,7 @@ class FileStore:
         stream = self._streams[path]
         meta = stream.meta
         frame = frames.encode(frames.KIND_APPEND, meta.tail, messages, change)
-        self._write(stream, frame)
+        await self._write(stream, frame)
         meta.tail += sum(len(m) for m in messages)
         if change.producer is not None:
             producer_id, state = change.producer
@@ -199,9 +213,8 @@ class FileStore:
     async def soft_delete(self, path: str) -> None:
         self._check_healthy()
         stream = self._streams[path]
-        self._write(
-            stream, frames.encode(frames.KIND_SOFT_DELETE, stream.meta.tail, [], StateChange())
-        )
+        marker = frames.encode(frames.KIND_SOFT_DELETE, stream.meta.tail, [], StateChange())
+        await self._write(stream, marker)
         stream.meta.soft_deleted = True
         await self._track(stream).durable()
         await stream.committer.sync_now()
@@ -213,9 +226,15 @@ class FileStore:
         await stream.committer.drain()
         stream.log.close()
         trash = self.root / "trash" / uuid.uuid4().hex
-        await asyncio.to_thread(_move_and_delete, stream.directory, trash)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._syncs, _move_and_delete, stream.directory, trash)
 
-    def _write(self, stream: _Stream, frame: bytes) -> None:
+    async def _write(self, stream: _Stream, frame: bytes) -> None:
+        """Write a frame in a writer thread; the caller holds the stream's lock."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writes, self._write_blocking, stream, frame)
+
+    def _write_blocking(self, stream: _Stream, frame: bytes) -> None:
         segments = stream.log
         try:
             if segments.needs_roll(len(frame)):
@@ -282,6 +301,8 @@ class FileStore:
                     await stream.committer.sync_now()
             stream.log.close()
         self._streams.clear()
+        self._writes.shutdown(wait=True)
+        self._syncs.shutdown(wait=True)
 
     def _directory_for(self, path: str) -> Path:
         digest = hashlib.sha256(path.encode("utf-8")).hexdigest()[:40]
