@@ -1,9 +1,74 @@
 """NetScript for Python: the small public facade.
 
-The streams API (``define_stream_schema``, ``create_durable_stream``) and ``hookimpl``
-are re-exported here as they land.
+``from netscript import define_stream_schema, create_durable_stream, open_stream_view``.
+The names load lazily, so ``netscript --help`` does not import pydantic and httpx.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "Change",
+    "ChangeEvent",
+    "CollectionDefinition",
+    "DurableStreamProducer",
+    "ProducerOptions",
+    "StateSchema",
+    "StreamBufferFull",
+    "StreamClosedError",
+    "StreamConfigError",
+    "StreamDeliveryError",
+    "StreamError",
+    "StreamSchemaError",
+    "StreamUnsupportedOperationError",
+    "StreamView",
+    "__version__",
+    "build_stream_url",
+    "create_durable_stream",
+    "define_stream_consumer",
+    "define_stream_producer",
+    "define_stream_schema",
+    "get_streams_auth",
+    "get_streams_url",
+    "inspect_stream_topic",
+    "open_stream_view",
+]
+_STREAMS = frozenset(__all__) - {"__version__"}
+
+if TYPE_CHECKING:
+    from plugins.streams.core import (
+        Change,
+        ChangeEvent,
+        CollectionDefinition,
+        DurableStreamProducer,
+        ProducerOptions,
+        StateSchema,
+        StreamBufferFull,
+        StreamClosedError,
+        StreamConfigError,
+        StreamDeliveryError,
+        StreamError,
+        StreamSchemaError,
+        StreamUnsupportedOperationError,
+        StreamView,
+        build_stream_url,
+        create_durable_stream,
+        define_stream_consumer,
+        define_stream_producer,
+        define_stream_schema,
+        get_streams_auth,
+        get_streams_url,
+        inspect_stream_topic,
+        open_stream_view,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _STREAMS:
+        from plugins.streams import core
+
+        return getattr(core, name)
+    raise AttributeError(f"module 'netscript' has no attribute {name!r}")
