@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     streams_commands = streams.add_subparsers(dest="streams_command", metavar="COMMAND")
     serve = streams_commands.add_parser("serve", help="serve the Durable Streams protocol")
     _serve_flags(serve)
+    from plugins.streams.cli import add_commands
+
+    add_commands(streams_commands)
     return parser
 
 
@@ -89,6 +92,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from plugins.streams.server.serve import run
 
         return run(_settings(args))
+    if args.command == "streams" and args.streams_command in ("ls", "tail", "inspect"):
+        from plugins.streams.cli import CommandError
+        from plugins.streams.cli import run as run_streams_command
+
+        try:
+            return run_streams_command(args)
+        except CommandError as exc:
+            print(f"netscript: error: {exc}", file=sys.stderr)
+            return 1
     if args.command == "streams":
         parser.parse_args(["streams", "--help"])
     parser.print_help()

@@ -39,6 +39,9 @@ from .producers import parse_producer_headers
 from .responses import StreamResponse as Response
 from .service import AppendRequest, CreateRequest, StreamService
 
+# Server extension (not part of the protocol): GET lists the streams, for `netscript streams ls`.
+LISTING_PATH = b"/__ds/netscript/streams"
+NO_STORE = "no-store"
 METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"]
 ALLOWED = "GET, HEAD, PUT, POST, DELETE, OPTIONS"
 EXPOSED_HEADERS = ", ".join(
@@ -134,6 +137,8 @@ def create_app(service: StreamService, settings: ServerSettings) -> Quart:
             return health(raw_path.decode(), service, started)
         if expected_token is not None:
             check_bearer(expected_token)
+        if raw_path == LISTING_PATH and request.method == "GET":
+            return list_streams(service)
         path = validate_stream_path(raw_path)
         if path in HEALTH_PATHS or is_reserved(path):
             raise StreamNotFound(f"{path} is reserved and is not a stream")
@@ -162,6 +167,33 @@ def check_bearer(expected: bytes) -> None:
     if not hmac.compare_digest(supplied, expected):
         reason = "missing bearer token" if not header else "invalid bearer token"
         raise Unauthorized(reason, {"WWW-Authenticate": 'Bearer realm="netscript-streams"'})
+
+
+def list_streams(service: StreamService) -> Response:
+    """Our extension: every live stream, optionally under ``?prefix=``, as JSON."""
+    prefix = request.args.get("prefix", "")
+    now = time.time()
+    streams = [
+        {
+            "path": meta.path,
+            "contentType": meta.content_type,
+            "nextOffset": encode_offset(meta.durable_tail),
+            "bytes": meta.durable_tail - meta.fork_offset,
+            "closed": meta.durable_closed,
+            "ttlSeconds": meta.ttl_seconds,
+            "expiresAt": meta.expires_at_header,
+            "forkedFrom": meta.fork_source,
+            "createdAt": meta.created_at,
+        }
+        for meta in sorted(service.store.streams(), key=lambda m: m.path)
+        if meta.path.startswith(prefix)
+        and not meta.soft_deleted
+        and not service.is_expired(meta, now)
+    ]
+    response = Response(json.dumps({"streams": streams}), status=200)
+    response.headers["Content-Type"] = "application/json"
+    response.headers["Cache-Control"] = NO_STORE
+    return response
 
 
 def error_response(error: StreamError) -> Response:

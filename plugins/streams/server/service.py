@@ -115,6 +115,9 @@ class StreamService:
             meta.last_access = now
         return meta
 
+    def is_expired(self, meta: StreamMeta, now: float) -> bool:
+        return self._expired(meta, now)
+
     def _expired(self, meta: StreamMeta, now: float) -> bool:
         if meta.expires_at is not None and now >= meta.expires_at:
             return True

@@ -1,0 +1,217 @@
+"""``netscript streams ls | tail | inspect``: look into a running streams server.
+
+The server is found as the library finds it (``DURABLE_STREAMS_URL``, then
+``services__streams__http__0``), else ``--url``, else http://127.0.0.1:4437; the bearer
+secret comes from ``STREAMS_SECRET`` / ``DURABLE_STREAMS_SECRET``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from .core.errors import StreamConfigError
+from .core.resolvers import build_stream_url, get_streams_auth, get_streams_url
+
+DEFAULT_URL = "http://127.0.0.1:4437"
+LISTING = "/__ds/netscript/streams"
+
+
+class CommandError(Exception):
+    """A one-line error for the user."""
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``ls``, ``tail`` and ``inspect`` under ``netscript streams``."""
+    ls = commands.add_parser("ls", help="list the streams on the server")
+    ls.add_argument("--prefix", default="", help="only paths starting with this")
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    tail = commands.add_parser("tail", help="print a stream's messages, live")
+    tail.add_argument("path", help="the stream path, e.g. /workers/executions")
+    tail.add_argument("--from", dest="offset", default="-1", help="-1 (start), now, or an offset")
+    tail.add_argument(
+        "--materialize", action="store_true", help="show the latest value per type and key"
+    )
+    tail.add_argument("--no-follow", action="store_true", help="stop once caught up")
+    inspect = commands.add_parser("inspect", help="metadata and a summary of a stream")
+    inspect.add_argument("path")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    for parser in (ls, tail, inspect):
+        parser.add_argument(
+            "--url", help=f"server base URL (default: from env, else {DEFAULT_URL})"
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console()
+    try:
+        with httpx.Client(
+            base_url=_base_url(args.url), headers=get_streams_auth(), timeout=30
+        ) as c:
+            if args.streams_command == "ls":
+                return _ls(c, console, args)
+            if args.streams_command == "tail":
+                return _tail(c, console, args)
+            return _inspect(c, console, args)
+    except httpx.TransportError as exc:
+        raise CommandError(
+            f"cannot reach the streams server at {_base_url(args.url)}: {exc}"
+        ) from exc
+    except KeyboardInterrupt:
+        return 130
+
+
+def _base_url(flag: str | None) -> str:
+    if flag:
+        return flag.rstrip("/")
+    try:
+        return get_streams_url().rstrip("/")
+    except StreamConfigError:
+        return DEFAULT_URL
+
+
+def _checked(response: httpx.Response, path: str) -> httpx.Response:
+    if response.status_code == 401:
+        raise CommandError("401 Unauthorized: set STREAMS_SECRET to the server's secret")
+    if response.status_code == 404:
+        raise CommandError(f"no stream at {path}")
+    if response.status_code >= 400:
+        raise CommandError(f"{path}: {response.status_code} {response.text[:200]}")
+    return response
+
+
+def _ls(client: httpx.Client, console: Console, args: argparse.Namespace) -> int:
+    streams = _checked(client.get(LISTING, params={"prefix": args.prefix}), LISTING).json()[
+        "streams"
+    ]
+    if args.json:
+        console.print_json(json.dumps(streams))
+        return 0
+    table = Table("path", "content type", "bytes", "next offset", "state")
+    for s in streams:
+        state = "closed" if s["closed"] else "open"
+        if s["forkedFrom"]:
+            state += f", fork of {s['forkedFrom']}"
+        if s["ttlSeconds"] is not None:
+            state += f", ttl {s['ttlSeconds']}s"
+        table.add_row(s["path"], s["contentType"], str(s["bytes"]), s["nextOffset"], state)
+    console.print(table)
+    console.print(f"{len(streams)} stream(s)")
+    return 0
+
+
+def _read_all(client: httpx.Client, path: str) -> tuple[list[Any], httpx.Response]:
+    messages: list[Any] = []
+    offset = "-1"
+    while True:
+        response = _checked(client.get(path, params={"offset": offset}), path)
+        if response.headers.get("content-type", "").startswith("application/json"):
+            messages.extend(response.json())
+        else:
+            messages.append(response.content)
+        offset = response.headers["Stream-Next-Offset"]
+        if response.headers.get("Stream-Up-To-Date") == "true":
+            return messages, response
+
+
+def _inspect(client: httpx.Client, console: Console, args: argparse.Namespace) -> int:
+    path = "/" + args.path.lstrip("/")
+    head = _checked(client.head(path), path)
+    info: dict[str, Any] = {
+        "path": path,
+        "url": build_stream_url(path, str(client.base_url)),
+        "contentType": head.headers.get("content-type"),
+        "nextOffset": head.headers.get("Stream-Next-Offset"),
+        "closed": head.headers.get("Stream-Closed") == "true",
+        "ttlSeconds": head.headers.get("Stream-TTL"),
+        "expiresAt": head.headers.get("Stream-Expires-At"),
+    }
+    if (info["contentType"] or "").startswith("application/json"):
+        messages, _ = _read_all(client, path)
+        types: dict[str, dict[str, Any]] = {}
+        for message in messages:
+            if isinstance(message, dict) and "type" in message and "key" in message:
+                entry = types.setdefault(str(message["type"]), {"events": 0, "keys": set()})
+                entry["events"] += 1
+                operation = (message.get("headers") or {}).get("operation")
+                if operation == "delete":
+                    entry["keys"].discard(message["key"])
+                else:
+                    entry["keys"].add(message["key"])
+        info["messages"] = len(messages)
+        info["types"] = {
+            t: {"events": e["events"], "liveKeys": len(e["keys"])} for t, e in sorted(types.items())
+        }
+    if args.json:
+        console.print_json(json.dumps(info))
+        return 0
+    table = Table(show_header=False)
+    for key, value in info.items():
+        if key != "types":
+            table.add_row(key, "" if value is None else str(value))
+    for event_type, summary in info.get("types", {}).items():
+        table.add_row(
+            f"type {event_type}", f"{summary['events']} events, {summary['liveKeys']} live keys"
+        )
+    console.print(table)
+    return 0
+
+
+def _tail(client: httpx.Client, console: Console, args: argparse.Namespace) -> int:
+    path = "/" + args.path.lstrip("/")
+    state: dict[tuple[str, str], Any] = {}
+    for message in _follow(client, path, args.offset, follow=not args.no_follow):
+        if not args.materialize:
+            if isinstance(message, bytes):
+                console.print(message.decode("utf-8", errors="replace"), end="")
+            else:
+                console.print_json(json.dumps(message))
+            continue
+        if isinstance(message, dict) and "type" in message and "key" in message:
+            key = (str(message["type"]), str(message["key"]))
+            if (message.get("headers") or {}).get("operation") == "delete":
+                state.pop(key, None)
+            else:
+                state[key] = message.get("value")
+            console.print(_materialized(state))
+    return 0
+
+
+def _materialized(state: dict[tuple[str, str], Any]) -> Table:
+    table = Table("type", "key", "value", title=f"{len(state)} live entities")
+    for (event_type, key), value in sorted(state.items()):
+        table.add_row(event_type, key, json.dumps(value)[:120])
+    return table
+
+
+def _follow(client: httpx.Client, path: str, offset: str, *, follow: bool) -> Iterator[Any]:
+    """Messages from ``offset``: catch-up reads, then long-polls from where it stopped."""
+    while True:
+        response = _checked(client.get(path, params={"offset": offset}), path)
+        is_json = response.headers.get("content-type", "").startswith("application/json")
+        yield from response.json() if is_json else ([response.content] if response.content else [])
+        offset = response.headers["Stream-Next-Offset"]
+        if response.headers.get("Stream-Closed") == "true":
+            return
+        if response.headers.get("Stream-Up-To-Date") == "true":
+            break
+    if not follow:
+        return
+    while True:
+        params = {"offset": offset, "live": "long-poll"}
+        response = client.get(path, params=params, timeout=httpx.Timeout(30, read=None))
+        if response.status_code == 204:
+            offset = response.headers.get("Stream-Next-Offset", offset)
+        else:
+            _checked(response, path)
+            is_json = response.headers.get("content-type", "").startswith("application/json")
+            yield from response.json() if is_json else [response.content]
+            offset = response.headers["Stream-Next-Offset"]
+        if response.headers.get("Stream-Closed") == "true":
+            return
