@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -36,6 +37,25 @@ def background_loop() -> asyncio.AbstractEventLoop:
             ready.wait(5)
             _loop = loop
         return _loop
+
+
+def stop_background_loop(timeout: float = 5.0) -> None:
+    """Cancel what still runs on the delivery loop and stop it (at interpreter exit)."""
+    global _loop
+    with _lock:
+        loop, _loop = _loop, None
+    if loop is None or loop.is_closed():
+        return
+
+    async def cancel_all() -> None:
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+        asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(timeout)
+    loop.call_soon_threadsafe(loop.stop)
 
 
 def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from ._background import background_loop, submit
+from ._background import background_loop, stop_background_loop, submit
 from .errors import StreamBufferFull, StreamClosedError, StreamConfigError, StreamDeliveryError
 from .resolvers import build_stream_url, get_streams_auth
 from .schema import ChangeEvent, StateSchema
@@ -265,9 +265,7 @@ class DurableStreamProducer:
             except _Cancelled:
                 self._closed = True
                 _release(self)
-            except asyncio.CancelledError:
-                raise
-            except BaseException as exc:
+            except Exception as exc:
                 self._fail(exc)
 
     def _next_batch(self) -> list[bytes] | None:
@@ -457,12 +455,12 @@ def create_durable_stream(
 
 @atexit.register
 def _flush_at_exit() -> None:
-    """Give buffered writes a last chance when a script ends without flushing."""
+    """Give buffered writes a last chance when a script ends without closing its producers."""
     with _registry_lock:
         producers = list(_registry.values())
     for producer in producers:
-        if producer.pending:
-            try:
-                producer.flush_sync(timeout=5)
-            except Exception as exc:  # the interpreter is exiting: report, don't raise
-                log.error("at exit: %s", exc)
+        try:
+            producer.close_sync(timeout=5)
+        except Exception as exc:  # the interpreter is exiting: report, don't raise
+            log.error("at exit: %s", exc)
+    stop_background_loop()
