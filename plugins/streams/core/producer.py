@@ -122,23 +122,25 @@ class DurableStreamProducer:
 
     def upsert(self, entity_type: str, value: Any) -> None:
         """Enqueue an upsert of ``value`` into collection ``entity_type``."""
-        self.publish(self.schema[entity_type].upsert(value))
+        self._enqueue(self.schema[entity_type].encode("upsert", value))
 
     def insert(self, entity_type: str, value: Any) -> None:
-        self.publish(self.schema[entity_type].insert(value))
+        self._enqueue(self.schema[entity_type].encode("insert", value))
 
     def update(self, entity_type: str, value: Any, *, old_value: Any = None) -> None:
         self.publish(self.schema[entity_type].update(value, old_value=old_value))
 
     def delete(self, entity_type: str, key: str) -> None:
         """Enqueue a delete of ``key`` from collection ``entity_type``."""
-        self.publish(self.schema[entity_type].delete(key))
+        self._enqueue(self.schema[entity_type].encode_delete(key))
 
     def publish(self, event: ChangeEvent) -> None:
         """Enqueue a prepared change event (non-blocking)."""
+        self._enqueue(event.to_bytes())
+
+    def _enqueue(self, data: bytes) -> None:
         if self._closed:
             raise StreamClosedError(f"producer for {self.stream_path} is closed")
-        data = event.to_bytes()
         options = self.options
         with self._lock:
             reason = None
@@ -154,7 +156,7 @@ class DurableStreamProducer:
                 self._idle = False
         if reason is not None:
             if options.on_overflow is not None:
-                options.on_overflow(event, reason)
+                options.on_overflow(ChangeEvent.model_validate_json(data), reason)
                 return
             raise StreamBufferFull(f"{self.stream_path}: {reason}; the write was not accepted")
         if wake:

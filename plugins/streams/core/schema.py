@@ -162,6 +162,42 @@ class CollectionEvents(Generic[M]):
             old_value = self.validate(old_value).model_dump(mode="json")
         return self._event("delete", str(key), None, old_value=old_value, **extra)
 
+    def encode(self, operation: Operation, value: M | Mapping[str, Any]) -> bytes:
+        """The wire bytes of an insert / update / upsert of ``value`` (the producer's fast path).
+
+        Same output as ``upsert(value).to_bytes()``, built without intermediate models.
+        """
+        model = value if isinstance(value, self.definition.schema) else self.validate(value)
+        key = json.dumps(self.key_of(model))
+        event_type = json.dumps(self.definition.type)
+        return (
+            b'{"type":'
+            + event_type.encode()
+            + b',"key":'
+            + key.encode()
+            + b',"value":'
+            + model.__pydantic_serializer__.to_json(model)
+            + b',"headers":{"operation":"'
+            + operation.encode()
+            + b'","timestamp":"'
+            + now_timestamp().encode()
+            + b'"}}'
+        )
+
+    def encode_delete(self, key: str) -> bytes:
+        """The wire bytes of a delete of ``key``."""
+        if key is None or str(key) == "":
+            raise StreamSchemaError(f"{self.name!r} delete needs a non-empty key")
+        return (
+            b'{"type":'
+            + json.dumps(self.definition.type).encode()
+            + b',"key":'
+            + json.dumps(str(key)).encode()
+            + b',"headers":{"operation":"delete","timestamp":"'
+            + now_timestamp().encode()
+            + b'"}}'
+        )
+
     def parse_value(self, value: Any) -> M:
         """Validate a value read from the stream."""
         return self.validate(value)
