@@ -1,0 +1,53 @@
+"""The loaded app, as the orchestrator and the CLI see it (frozen records)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .manifest import Dependency, PluginManifest, ResourceSpec
+
+
+class HostError(Exception):
+    """A problem with the app's configuration or plugins: one clear line for the user."""
+
+
+@dataclass(frozen=True)
+class LoadedPlugin:
+    """A plugin that loaded and registered a valid manifest."""
+
+    manifest: PluginManifest
+    module: str  # the module (or synthetic module name) the hookimpls came from
+    source: str  # its file, for error messages
+    plugin: Any = field(repr=False, compare=False, default=None)  # the registered object
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A resource to run: its spec, its plugin, and every dependency it waits for.
+
+    ``depends_on`` holds the spec's own dependencies plus, implied by the plugin graph,
+    every resource of every plugin its plugin depends on (condition ``healthy``).
+    """
+
+    spec: ResourceSpec
+    plugin: str
+    depends_on: tuple[Dependency, ...]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class App:
+    """The result of loading ``netscript.config.py``: plugins and resources, in start order."""
+
+    config: Any  # host.config.Config
+    plugins: tuple[LoadedPlugin, ...]  # topological order, stable ties
+    resources: tuple[Resource, ...]  # topological order, stable ties
+    host: Any = field(repr=False, compare=False, default=None)  # host.manager.Host
