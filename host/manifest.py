@@ -70,7 +70,7 @@ class ResourceSpec(_Frozen):
     )
     health: HealthProbe | None = None
     depends_on: list[Dependency] = Field(default_factory=list)
-    restart: RestartPolicy = Field(default_factory=lambda: RestartPolicy())
+    restart: RestartPolicy = Field(default_factory=RestartPolicy)
     env: dict[str, str] = Field(default_factory=dict)
     secrets: list[str] = Field(
         default_factory=list, description="names of host variables passed through, if set"
