@@ -1,0 +1,91 @@
+"""Mirror resource states and console lines into the streams server.
+
+Statuses go to ``/netscript/resources`` (collection ``resource``, key ``name``) and each
+resource's console lines to ``/netscript/logs/<resource>`` (collection ``line``, key
+``seq``), through the streams core producer, once the resource named ``streams`` is
+healthy. Until then the latest status of every resource is kept and sent on connect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from typing import Any
+
+from pydantic import BaseModel
+
+from plugins.streams.core import (
+    CollectionDefinition,
+    DurableStreamProducer,
+    StreamError,
+    create_durable_stream,
+    define_stream_schema,
+)
+
+from .states import ResourceStatus
+
+RESOURCES_STREAM = "/netscript/resources"
+LOGS_PREFIX = "/netscript/logs/"
+PRODUCER_ID = "netscript-orchestrator"
+
+
+class LogLine(BaseModel):
+    seq: str
+    resource: str
+    time: str
+    text: str
+
+
+RESOURCES_SCHEMA = define_stream_schema(
+    {"resource": CollectionDefinition(schema=ResourceStatus, type="resource", primary_key="name")}
+)
+LOGS_SCHEMA = define_stream_schema(
+    {"line": CollectionDefinition(schema=LogLine, type="log-line", primary_key="seq")}
+)
+
+
+class StreamsPublisher:
+    """Sends statuses and log lines once a streams server is known."""
+
+    def __init__(self) -> None:
+        self.base_url: str | None = None
+        self._latest: dict[str, ResourceStatus] = {}
+        self._resources: DurableStreamProducer | None = None
+        self._logs: dict[str, DurableStreamProducer] = {}
+        self._seq = itertools.count()
+
+    def connect(self, base_url: str) -> None:
+        self.base_url = base_url
+        self._resources = create_durable_stream(
+            RESOURCES_STREAM, RESOURCES_SCHEMA, PRODUCER_ID, base_url=base_url
+        )
+        for status in self._latest.values():
+            self._resources.upsert("resource", status)
+
+    def status(self, status: ResourceStatus) -> None:
+        self._latest[status.name] = status
+        if self._resources is not None:
+            self._send(self._resources, "resource", status)
+
+    def line(self, resource: str, stamp: str, text: str) -> None:
+        if self.base_url is None:
+            return
+        producer = self._logs.get(resource)
+        if producer is None:
+            producer = self._logs[resource] = create_durable_stream(
+                LOGS_PREFIX + resource, LOGS_SCHEMA, PRODUCER_ID, base_url=self.base_url
+            )
+        seq = f"{next(self._seq):012d}"
+        self._send(producer, "line", LogLine(seq=seq, resource=resource, time=stamp, text=text))
+
+    @staticmethod
+    def _send(producer: DurableStreamProducer, collection: str, value: Any) -> None:
+        # A full buffer or a closed producer: the console and the log file still have it.
+        with contextlib.suppress(StreamError):
+            producer.upsert(collection, value)
+
+    async def close(self, timeout: float = 3.0) -> None:
+        producers = [p for p in (self._resources, *self._logs.values()) if p is not None]
+        for producer in producers:
+            with contextlib.suppress(StreamError):
+                await producer.close(timeout)

@@ -1,0 +1,203 @@
+"""``netscript up``: run an app until Ctrl-C / SIGTERM, then stop everything."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from host.model import App, HostError
+
+from .env import service_url
+from .logs import ConsoleLog
+from .probes import close_probes
+from .publisher import StreamsPublisher
+from .states import Health, ResourceStatus
+from .supervisor import Supervisor
+
+STREAMS_RESOURCE = "streams"
+CONTROL_STREAM = "/netscript/control"
+RUN_FILE = "run.json"
+
+
+def run_file(state_dir: Path) -> Path:
+    return state_dir / RUN_FILE
+
+
+def read_run_file(state_dir: Path) -> dict[str, Any] | None:
+    """The running orchestrator's record, if one is running for this project."""
+    path = run_file(state_dir)
+    try:
+        record: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(int(record["pid"]), 0)
+    except (OSError, KeyError, ValueError):
+        return None  # stale: that orchestrator is gone
+    return record
+
+
+def _write_run_file(state_dir: Path, record: dict[str, Any]) -> None:
+    path = run_file(state_dir)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the secret
+    with os.fdopen(fd, "w") as file:
+        json.dump(record, file)
+    tmp.replace(path)
+
+
+class Orchestrator:
+    """One run of an app: supervisor, console, publisher, control stream and signals."""
+
+    def __init__(self, app: App, *, color: bool = True, exit_on_failure: bool = False) -> None:
+        config = app.config
+        self.app = app
+        self.state_dir = Path(config.state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.exit_on_failure = exit_on_failure or bool(config.exit_on_failure)
+        # One secret per run (unless the user set one): the streams server requires it and
+        # every resource that depends on streams receives it.
+        secret = os.environ.get("STREAMS_SECRET") or os.environ.get("DURABLE_STREAMS_SECRET")
+        self.secret = secret or secrets.token_urlsafe(32)
+        os.environ["STREAMS_SECRET"] = self.secret  # for our own producers
+        self.log = ConsoleLog(
+            [r.name for r in app.resources], log_dir=self.state_dir / "logs", color=color
+        )
+        self.publisher = StreamsPublisher()
+        self.log.listeners.append(self.publisher.line)
+        self.supervisor = Supervisor(
+            app,
+            log=self.log,
+            grace=float(config.grace_period),
+            run_secrets={"STREAMS_SECRET": self.secret, "DURABLE_STREAMS_SECRET": self.secret},
+            on_status=self._on_status,
+            on_failure=self._on_failure,
+        )
+        self.shutdown = asyncio.Event()
+        self.exit_code = 0
+        self._signals = 0
+        self._control: asyncio.Task[None] | None = None
+
+    def _on_status(self, status: ResourceStatus) -> None:
+        self.publisher.status(status)
+        detail = f" ({status.message})" if status.message else ""
+        health = f"/{status.health}" if status.health != Health.UNKNOWN else ""
+        self.log.event(f"{status.name}: {status.state}{health}{detail}", style="dim")
+        if (
+            status.name == STREAMS_RESOURCE
+            and status.health == Health.HEALTHY
+            and self.publisher.base_url is None
+            and status.port is not None
+        ):
+            url = service_url(status.port)
+            self.publisher.connect(url)
+            self._write_record(url)
+            self._control = asyncio.create_task(self._follow_control(url))
+
+    def _on_failure(self, reason: str) -> None:
+        self.log.event(f"failed: {reason}", style="bold red")
+        if self.exit_on_failure:
+            self.exit_code = 1
+            self.shutdown.set()
+
+    def _write_record(self, streams_url: str | None) -> None:
+        _write_run_file(
+            self.state_dir,
+            {
+                "pid": os.getpid(),
+                "startedAt": time.time(),
+                "project": str(self.app.config.project_dir),
+                "streams": streams_url,
+                "secret": self.secret,
+            },
+        )
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            self.log.event(f"{sig.name}: stopping (again to kill at once)", style="bold yellow")
+            self.shutdown.set()
+        else:
+            self.log.event("killing everything now", style="bold red")
+            self.supervisor.kill_all()
+
+    async def _follow_control(self, base_url: str) -> None:
+        """Commands from ``netscript restart``: JSON messages on the control stream."""
+        headers = {"Authorization": f"Bearer {self.secret}"}
+        url = base_url + CONTROL_STREAM
+        async with httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(60.0)) as client:
+            with contextlib.suppress(httpx.HTTPError):
+                await client.put(url, headers={"Content-Type": "application/json"})
+            offset = "now"
+            while True:
+                try:
+                    response = await client.get(url, params={"offset": offset, "live": "long-poll"})
+                except httpx.HTTPError:
+                    await asyncio.sleep(1.0)
+                    continue
+                if response.status_code not in (200, 204):
+                    await asyncio.sleep(1.0)
+                    continue
+                offset = response.headers.get("Stream-Next-Offset", offset)
+                if response.status_code == 200:
+                    for command in response.json():
+                        await self._command(command)
+
+    async def _command(self, command: Any) -> None:
+        if isinstance(command, dict) and command.get("type") == "restart":
+            name = str(command.get("resource"))
+            self.log.event(f"restart of {name} requested")
+            try:
+                await self.supervisor.restart(name)
+            except HostError as exc:
+                self.log.event(str(exc), style="bold red")
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        self.supervisor.validate()
+        self.supervisor.assign_ports()
+        self._write_record(None)
+        started = time.monotonic()
+        names = ", ".join(r.name for r in self.app.resources)
+        self.log.event(f"starting {self.app.config.name}: {names}")
+        self.supervisor.start()
+        up = asyncio.create_task(self.supervisor.all_started.wait())
+        stop = asyncio.create_task(self.shutdown.wait())
+        await asyncio.wait([up, stop], return_when=asyncio.FIRST_COMPLETED)
+        if up.done():
+            self.log.event(
+                f"all {len(self.app.resources)} resources up in {time.monotonic() - started:.2f}s",
+                style="bold green",
+            )
+            host = self.app.host
+            if host is not None:
+                await host.startup(self.supervisor.status)
+        await stop
+        await self.stop()
+        return self.exit_code
+
+    async def stop(self) -> None:
+        host = self.app.host
+        if host is not None:
+            with contextlib.suppress(Exception):
+                await host.shutdown()
+        if self._control is not None:
+            self._control.cancel()
+        await self.supervisor.stop_all()
+        await self.publisher.close()
+        await close_probes()
+        self.log.event("stopped")
+        self.log.close()
+        with contextlib.suppress(OSError):
+            run_file(self.state_dir).unlink()

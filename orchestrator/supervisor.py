@@ -1,0 +1,330 @@
+"""The supervisor: brings resources up in dependency order and keeps them up.
+
+Each resource has one lifecycle task: Waiting (for its dependencies' conditions) →
+Starting → Running (probed: Healthy / Unhealthy) → Exited / Finished, then restarted
+per its policy with capped backoff. A dependency that fails for good leaves its
+dependents Waiting with the reason. ``stop_all`` stops in reverse dependency order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+from host.model import App, HostError, Resource
+
+from .backoff import restart_delay, should_restart
+from .env import build_environment, service_url
+from .logs import ConsoleLog
+from .ports import check_port_free, free_port
+from .probes import probe
+from .process import ChildProcess
+from .states import Health, ResourceState, ResourceStatus
+
+CONDITIONS = ("started", "healthy", "completed")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Supervisor:
+    """Runs an :class:`~host.model.App`'s resources as child processes."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        log: ConsoleLog,
+        grace: float,
+        run_secrets: Mapping[str, str],
+        on_status: Callable[[ResourceStatus], None] | None = None,
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.log = log
+        self.grace = grace
+        self.run_secrets = dict(run_secrets)
+        self.resources = {r.name: r for r in app.resources}
+        self.order = [r.name for r in app.resources]
+        self.ports: dict[str, int] = {}
+        self.status = {
+            r.name: ResourceStatus(name=r.name, plugin=r.plugin, updated_at=_now())
+            for r in app.resources
+        }
+        self._reached = {r.name: {c: asyncio.Event() for c in CONDITIONS} for r in app.resources}
+        self._failed = {r.name: asyncio.Event() for r in app.resources}
+        self._failure_reason: dict[str, str] = {}
+        self._procs: dict[str, ChildProcess] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._restart_now: dict[str, asyncio.Event] = {
+            r.name: asyncio.Event() for r in app.resources
+        }
+        self._stopping = asyncio.Event()
+        self._on_status = on_status
+        self._on_failure = on_failure
+        self.all_started = asyncio.Event()
+
+    # -- set-up ------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Static checks before anything starts (clear errors, nothing left running)."""
+        for resource in self.resources.values():
+            for dep in resource.depends_on:
+                target = self.resources[dep.name].spec
+                if dep.condition == "healthy" and target.health is None:
+                    raise HostError(
+                        f"resource {resource.name!r} waits for {dep.name!r} to be healthy, but "
+                        f"{dep.name!r} has no health probe: give it one, or depend on it with "
+                        "condition 'started'"
+                    )
+
+    def assign_ports(self) -> None:
+        """Fixed ports must be free (a clear error names the holder); dynamic ones are picked."""
+        for name in self.order:
+            spec = self.resources[name].spec
+            if spec.port is not None:
+                try:
+                    check_port_free(spec.port)
+                except Exception as exc:
+                    raise HostError(f"resource {name!r}: {exc}") from None
+                self.ports[name] = spec.port
+            elif spec.dynamic_port:
+                self.ports[name] = free_port()
+
+    # -- status ------------------------------------------------------------------------
+
+    def _set(self, name: str, **changes: object) -> None:
+        current = self.status[name]
+        update = current.model_copy(update={**changes, "updated_at": _now()})
+        self.status[name] = update
+        if self._on_status is not None:
+            self._on_status(update)
+
+    # -- running -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start every resource's lifecycle task."""
+        for name in self.order:
+            self._tasks[name] = asyncio.create_task(self._lifecycle(name), name=f"resource {name}")
+        self._watcher = asyncio.create_task(self._watch_all_started())
+
+    async def _watch_all_started(self) -> None:
+        waits = []
+        for name, resource in self.resources.items():
+            condition = "healthy" if resource.spec.health is not None else "started"
+            waits.append(self._reached[name][condition].wait())
+        await asyncio.gather(*waits)
+        self.all_started.set()
+
+    async def _wait_for_dependencies(self, resource: Resource) -> bool:
+        pending = {d.name: d.condition for d in resource.depends_on}
+        while pending:
+            for dep, condition in list(pending.items()):
+                if self._reached[dep][condition].is_set():
+                    del pending[dep]
+                elif self._failed[dep].is_set():
+                    reason = self._failure_reason.get(dep, "failed")
+                    self._set(
+                        resource.name,
+                        state=ResourceState.WAITING,
+                        waiting_for=sorted(pending),
+                        message=f"dependency {dep} failed: {reason}",
+                    )
+                    return False
+            if not pending:
+                break
+            waiting = ", ".join(f"{d} ({self._describe(d)})" for d in sorted(pending))
+            self._set(
+                resource.name,
+                state=ResourceState.WAITING,
+                waiting_for=sorted(pending),
+                message=f"waiting for {waiting}",
+            )
+            waiters = [asyncio.create_task(self._reached[d][c].wait()) for d, c in pending.items()]
+            waiters += [asyncio.create_task(self._failed[d].wait()) for d in pending]
+            waiters.append(asyncio.create_task(self._stopping.wait()))
+            # Re-check at least every second so the message shows the dependency's progress.
+            _, rest = await asyncio.wait(waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            for task in rest:
+                task.cancel()
+            if self._stopping.is_set():
+                return False
+        return True
+
+    def _describe(self, name: str) -> str:
+        status = self.status[name]
+        if status.health == Health.UNKNOWN:
+            return str(status.state)
+        return f"{status.state}/{status.health}"
+
+    def _argv(self, resource: Resource) -> list[str]:
+        spec = resource.spec
+        if spec.module is not None:
+            return [sys.executable, "-m", spec.module, *spec.args]
+        assert spec.command is not None
+        return [*spec.command, *spec.args]
+
+    def _fail(self, name: str, reason: str) -> None:
+        self._failure_reason[name] = reason
+        self._failed[name].set()
+        if self._on_failure is not None:
+            self._on_failure(f"{name}: {reason}")
+
+    async def _lifecycle(self, name: str) -> None:
+        resource = self.resources[name]
+        spec = resource.spec
+        if not await self._wait_for_dependencies(resource):
+            return
+        restarts = 0
+        port = self.ports.get(name)
+        url = service_url(port) if port else None
+        while not self._stopping.is_set():
+            env = build_environment(
+                resource, base=os.environ, ports=self.ports, run_secrets=self._secrets_for(resource)
+            )
+            process = ChildProcess(
+                self._argv(resource),
+                env=env,
+                cwd=spec.cwd or str(self.app.config.project_dir),
+                on_line=self._line_sink(name),
+                grace=self.grace,
+            )
+            self._set(
+                name,
+                state=ResourceState.STARTING,
+                waiting_for=[],
+                message="",
+                port=port,
+                url=url,
+                health=Health.UNKNOWN,
+            )
+            try:
+                pid = await process.start()
+            except OSError as exc:
+                self._set(name, state=ResourceState.FAILED_TO_START, message=str(exc))
+                self._fail(name, f"failed to start: {exc}")
+                return
+            self._procs[name] = process
+            self._set(
+                name, state=ResourceState.RUNNING, pid=pid, started_at=_now(), restarts=restarts
+            )
+            self._reached[name]["started"].set()
+            health = asyncio.create_task(self._probe_loop(name)) if spec.health else None
+            code = await process.wait()
+            if health is not None:
+                health.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await health
+            if self._stopping.is_set():
+                return
+            finished = code == 0
+            self._set(
+                name,
+                state=ResourceState.FINISHED if finished else ResourceState.EXITED,
+                exit_code=code,
+                health=Health.UNKNOWN,
+                pid=None,
+                message=f"exited with code {code}",
+            )
+            if finished:
+                self._reached[name]["completed"].set()
+            forced = self._restart_now[name].is_set()
+            self._restart_now[name].clear()
+            if not forced and not should_restart(spec.restart, code, restarts):
+                if not finished:
+                    self._fail(name, f"exited with code {code}")
+                return
+            delay = 0.0 if forced else restart_delay(spec.restart, restarts)
+            restarts += 1
+            self._set(
+                name,
+                restarts=restarts,
+                message=f"restart {restarts} in {delay:.1f}s (last exit code {code})",
+            )
+            self.log.event(f"{name} exited with code {code}; restart {restarts} in {delay:.1f}s")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+
+    def _line_sink(self, name: str) -> Callable[[str], None]:
+        def sink(text: str) -> None:
+            self.log.line(name, text)
+
+        return sink
+
+    def _secrets_for(self, resource: Resource) -> dict[str, str]:
+        """The run's secrets the resource asks for, and those its dependencies ask for."""
+        names = set(resource.spec.secrets)
+        for dep in resource.depends_on:
+            names.update(self.resources[dep.name].spec.secrets)
+        return {n: v for n, v in self.run_secrets.items() if n in names}
+
+    async def _probe_loop(self, name: str) -> None:
+        spec = self.resources[name].spec
+        assert spec.health is not None
+        check = spec.health
+        url = f"{service_url(self.ports[name])}{check.path}" if name in self.ports else None
+        started = time.monotonic()
+        failures = 0
+        healthy = False
+        while True:
+            ok = url is not None and await probe(url, check.expected_status, check.timeout)
+            if ok:
+                failures = 0
+                if not healthy:
+                    healthy = True
+                    self._set(name, health=Health.HEALTHY, message="")
+                    self._reached[name]["healthy"].set()
+            else:
+                failures += 1
+                late = not healthy and time.monotonic() - started > check.start_timeout
+                if (healthy and failures >= check.failure_threshold) or late:
+                    if healthy or self.status[name].health != Health.UNHEALTHY:
+                        reason = (
+                            f"not healthy {check.start_timeout:g}s after start"
+                            if not healthy
+                            else f"{failures} failed probes"
+                        )
+                        self._set(name, health=Health.UNHEALTHY, message=reason)
+                    healthy = False
+            await asyncio.sleep(check.interval)
+
+    # -- control -----------------------------------------------------------------------
+
+    async def restart(self, name: str) -> None:
+        """Stop a running resource and start it again at once, whatever its policy."""
+        if name not in self.resources:
+            raise HostError(f"no resource named {name!r}")
+        process = self._procs.get(name)
+        if process is None or process.returncode is not None:
+            raise HostError(f"resource {name!r} is not running")
+        self._restart_now[name].set()
+        self._set(name, state=ResourceState.STOPPING, message="restarting on request")
+        await process.stop()
+
+    async def stop_all(self) -> None:
+        """Stop everything in reverse dependency order, each tree as a whole."""
+        self._stopping.set()
+        for name in reversed(self.order):
+            process = self._procs.get(name)
+            if process is not None and process.returncode is None:
+                self._set(name, state=ResourceState.STOPPING, message="")
+                code = await process.stop()
+                state = ResourceState.FINISHED if code == 0 else ResourceState.EXITED
+                self._set(name, state=state, exit_code=code, pid=None, health=Health.UNKNOWN)
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    def kill_all(self) -> None:
+        """SIGKILL every tree now (a second Ctrl-C)."""
+        for process in self._procs.values():
+            process.kill_now()
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs.values() if p.pid is not None]
