@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import HostError
 from .manifest import Dependency, PluginManifest, ResourceSpec
 
-
-class HostError(Exception):
-    """A problem with the app's configuration or plugins: one clear line for the user."""
+__all__ = ["App", "HostError", "LoadedPlugin", "Resource"]
 
 
 @dataclass(frozen=True)

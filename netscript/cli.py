@@ -43,9 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="netscript",
         description="NetScript: a local orchestrator with a durable-streams backbone.",
     )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    up = commands.add_parser("up", help="run the app (for now: the streams server)")
-    _serve_flags(up)
+    from orchestrator.commands import add_commands as add_orchestrator_commands
+
+    add_orchestrator_commands(commands)
     streams = commands.add_parser("streams", help="the Durable Streams server and tools")
     streams_commands = streams.add_subparsers(dest="streams_command", metavar="COMMAND")
     serve = streams_commands.add_parser("serve", help="serve the Durable Streams protocol")
@@ -83,12 +85,26 @@ def _settings(args: argparse.Namespace) -> Any:
         raise SystemExit(f"netscript: error: invalid settings: {problems}") from None
 
 
+ORCHESTRATOR_COMMANDS = ("up", "down", "ps", "logs", "graph", "plugins", "restart")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command in ("up", "streams") and (
-        args.command == "up" or args.streams_command == "serve"
-    ):
+    if args.command in ORCHESTRATOR_COMMANDS:
+        from host.errors import HostError
+        from orchestrator.commands import run as run_orchestrator_command
+
+        try:
+            return run_orchestrator_command(args)
+        except HostError as exc:
+            if args.debug:
+                raise
+            print(f"netscript: error: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 130
+    if args.command == "streams" and args.streams_command == "serve":
         from plugins.streams.server.serve import run
 
         return run(_settings(args))

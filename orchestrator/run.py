@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 
-from host.model import App, HostError
+from host.errors import HostError
+from host.model import App
 
 from .env import service_url
 from .logs import ConsoleLog

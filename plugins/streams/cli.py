@@ -10,14 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from rich.console import Console
-from rich.table import Table
-
-from .core.errors import StreamConfigError
-from .core.resolvers import build_stream_url, get_streams_auth, get_streams_url
+if TYPE_CHECKING:  # the parser is built on every run: heavy imports wait for `run`
+    import httpx
+    from rich.console import Console
+    from rich.table import Table
 
 DEFAULT_URL = "http://127.0.0.1:4437"
 LISTING = "/__ds/netscript/streams"
@@ -49,6 +47,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
+    import httpx
+    from rich.console import Console
+
+    from .core.resolvers import get_streams_auth
+
     console = Console()
     try:
         with httpx.Client(
@@ -68,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _base_url(flag: str | None) -> str:
+    from .core.errors import StreamConfigError
+    from .core.resolvers import get_streams_url
+
     if flag:
         return flag.rstrip("/")
     try:
@@ -87,6 +93,8 @@ def _checked(response: httpx.Response, path: str) -> httpx.Response:
 
 
 def _ls(client: httpx.Client, console: Console, args: argparse.Namespace) -> int:
+    from rich.table import Table
+
     streams = _checked(client.get(LISTING, params={"prefix": args.prefix}), LISTING).json()[
         "streams"
     ]
@@ -121,6 +129,10 @@ def _read_all(client: httpx.Client, path: str) -> tuple[list[Any], httpx.Respons
 
 
 def _inspect(client: httpx.Client, console: Console, args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from .core.resolvers import build_stream_url
+
     path = "/" + args.path.lstrip("/")
     head = _checked(client.head(path), path)
     info: dict[str, Any] = {
@@ -184,6 +196,8 @@ def _tail(client: httpx.Client, console: Console, args: argparse.Namespace) -> i
 
 
 def _materialized(state: dict[tuple[str, str], Any]) -> Table:
+    from rich.table import Table
+
     table = Table("type", "key", "value", title=f"{len(state)} live entities")
     for (event_type, key), value in sorted(state.items()):
         table.add_row(event_type, key, json.dumps(value)[:120])
@@ -192,6 +206,8 @@ def _materialized(state: dict[tuple[str, str], Any]) -> Table:
 
 def _follow(client: httpx.Client, path: str, offset: str, *, follow: bool) -> Iterator[Any]:
     """Messages from ``offset``: catch-up reads, then long-polls from where it stopped."""
+    import httpx
+
     while True:
         response = _checked(client.get(path, params={"offset": offset}), path)
         is_json = response.headers.get("content-type", "").startswith("application/json")
