@@ -65,6 +65,8 @@ def _state_dir(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    import httpx
+
     handler = {
         "up": cmd_up,
         "down": cmd_down,
@@ -74,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
         "plugins": cmd_plugins,
         "restart": cmd_restart,
     }[args.command]
-    return handler(args)
+    try:
+        return handler(args)
+    except httpx.HTTPError as exc:
+        raise HostError(f"cannot reach the streams server: {exc}") from None
 
 
 # -- up / down ------------------------------------------------------------------------------
@@ -243,7 +248,11 @@ def cmd_restart(args: argparse.Namespace) -> int:
     response.raise_for_status()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        now = _statuses(record).get(args.resource) or {}
+        try:
+            now = _statuses(record).get(args.resource) or {}
+        except httpx.TransportError:  # restarting the streams resource itself
+            time.sleep(0.2)
+            continue
         if now.get("restarts", 0) > before.get("restarts", 0) and _is_up(now):
             print(f"{args.resource} restarted (PID {now.get('pid')})")
             return 0

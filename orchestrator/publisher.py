@@ -8,6 +8,7 @@ healthy. Until then the latest status of every resource is kept and sent on conn
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 from typing import Any
@@ -53,8 +54,11 @@ class StreamsPublisher:
         self._resources: DurableStreamProducer | None = None
         self._logs: dict[str, DurableStreamProducer] = {}
         self._seq = itertools.count()
+        self._closed = False
 
     def connect(self, base_url: str) -> None:
+        if self._closed:
+            return
         self.base_url = base_url
         self._resources = create_durable_stream(
             RESOURCES_STREAM, RESOURCES_SCHEMA, PRODUCER_ID, base_url=base_url
@@ -85,7 +89,13 @@ class StreamsPublisher:
             producer.upsert(collection, value)
 
     async def close(self, timeout: float = 3.0) -> None:
+        """Flush and close every producer (concurrently); publish nothing after."""
         producers = [p for p in (self._resources, *self._logs.values()) if p is not None]
-        for producer in producers:
+        self.base_url, self._resources, self._logs = None, None, {}
+        self._closed = True
+
+        async def close_one(producer: DurableStreamProducer) -> None:
             with contextlib.suppress(StreamError):
                 await producer.close(timeout)
+
+        await asyncio.gather(*(close_one(p) for p in producers))

@@ -195,8 +195,13 @@ class Orchestrator:
                 await host.shutdown()
         if self._control is not None:
             self._control.cancel()
-        await self.supervisor.stop_all()
-        await self.publisher.close()
+
+        async def before_stop(name: str) -> None:
+            if name == STREAMS_RESOURCE:  # the last statuses go out while it still listens
+                await self.publisher.close(timeout=2.0)
+
+        await self.supervisor.stop_all(before_stop)
+        await self.publisher.close(timeout=0.5)
         await close_probes()
         self.log.event("stopped")
         self.log.close()

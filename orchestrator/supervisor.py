@@ -13,7 +13,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 from host.model import App, HostError, Resource
@@ -307,10 +307,15 @@ class Supervisor:
         self._set(name, state=ResourceState.STOPPING, message="restarting on request")
         await process.stop()
 
-    async def stop_all(self) -> None:
-        """Stop everything in reverse dependency order, each tree as a whole."""
+    async def stop_all(self, before_stop: Callable[[str], Awaitable[None]] | None = None) -> None:
+        """Stop everything in reverse dependency order, each tree as a whole.
+
+        ``before_stop(name)`` runs just before each resource is stopped.
+        """
         self._stopping.set()
         for name in reversed(self.order):
+            if before_stop is not None:
+                await before_stop(name)
             process = self._procs.get(name)
             if process is not None and process.returncode is None:
                 self._set(name, state=ResourceState.STOPPING, message="")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import signal
 import socket
 import sys
@@ -75,7 +76,8 @@ async def serve(
     service = StreamService(store, max_read_bytes=settings.max_read_bytes)
     app = create_app(service, settings)
     config = Config()
-    config.bind = [f"fd://{sock.fileno()}"]
+    # Hypercorn closes the socket it is given; hand it a duplicate so ours is closed once.
+    config.bind = [f"fd://{os.dup(sock.fileno())}"]
     config.keep_alive_max_requests = 2**31  # hypercorn's default recycles after 1,000
     config.keep_alive_timeout = 75
     config.graceful_timeout = 1
