@@ -15,6 +15,13 @@ class StreamSchemaError(StreamError, ValueError):
     """A value does not fit its collection (unknown collection, invalid value, missing key)."""
 
 
+class UnknownCollection(StreamSchemaError, KeyError):
+    """The schema has no collection of that name (a KeyError, as Mappings expect)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class StreamBufferFull(StreamError):
     """A producer's buffer is full: the write was not accepted (nothing was dropped silently)."""
 

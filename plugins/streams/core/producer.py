@@ -105,8 +105,9 @@ class DurableStreamProducer:
         self._fatal: BaseException | None = None
         self._last_error: BaseException | None = None
         self.connected = False
-        self.epoch = time.time_ns() // 1_000_000
+        self.epoch = _new_epoch()
         self.seq = 0
+        self._batch_limit = self.options.max_batch_bytes
         self.retries = 0
         self.batches = 0
         self._loop = background_loop()
@@ -276,12 +277,13 @@ class DurableStreamProducer:
                 self._idle = True
                 return None
             batch: list[bytes] = []
-            size = 0
+            size = 1  # the body is "[" + events joined by "," + "]"
+            limit = self._batch_limit
             for data in self._buffer:
-                if batch and size + len(data) > self.options.max_batch_bytes:
+                if batch and size + len(data) + 1 > limit:
                     break
                 batch.append(data)
-                size += len(data)
+                size += len(data) + 1
             return batch
 
     async def _ensure_stream(self, client: httpx.AsyncClient) -> None:
@@ -356,6 +358,16 @@ class DurableStreamProducer:
                 self.epoch += 1
                 self.seq = 0
                 continue
+            if status == 413 and len(batch) > 1:
+                # The server takes less per request than we send: halve and go again.
+                self._batch_limit = max(1, len(body) // 2)
+                log.warning(
+                    "%s: the server refused %d bytes; batches now at most %d",
+                    self.stream_path,
+                    len(body),
+                    self._batch_limit,
+                )
+                return
             if status == 429 or status >= 500:
                 self._last_error = StreamDeliveryError(f"POST: {status} {response.text}")
                 attempt += 1
@@ -401,6 +413,27 @@ class DurableStreamProducer:
         if isinstance(exc, (StreamClosedError, StreamConfigError, StreamDeliveryError)):
             return exc
         return StreamDeliveryError(f"{self.stream_path}: delivery failed: {exc!r}")
+
+
+MAX_EPOCH = 2**53 - 1
+_epoch_lock = threading.Lock()
+_last_epoch = 0
+
+
+def _new_epoch() -> int:
+    """A fresh epoch for a producer session: above every earlier one of this process.
+
+    Milliseconds since 1970 times 1000, plus a random part so two processes starting in
+    the same millisecond do not share one (that would make the second session's first
+    writes look like duplicates). Stays below 2^53 until the 23rd century.
+    """
+    global _last_epoch
+    with _epoch_lock:
+        epoch = max(time.time_ns() // 1_000_000 * 1000 + random.randrange(1000), _last_epoch + 1)
+        if epoch > MAX_EPOCH:
+            raise StreamConfigError(f"the system clock is implausible (epoch {epoch} > 2^53-1)")
+        _last_epoch = epoch
+        return epoch
 
 
 class _Cancelled(Exception):

@@ -29,7 +29,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .errors import StreamSchemaError
+from .errors import StreamSchemaError, UnknownCollection
 
 Operation = Literal["insert", "update", "delete", "upsert"]
 OPERATIONS: tuple[Operation, ...] = ("insert", "update", "delete", "upsert")
@@ -221,7 +221,7 @@ class StateSchema(Mapping[str, CollectionEvents[Any]]):
         try:
             return self.collections[name]
         except KeyError:
-            raise StreamSchemaError(
+            raise UnknownCollection(
                 f"unknown collection {name!r}; the schema has {sorted(self.collections)}"
             ) from None
 

@@ -33,7 +33,7 @@ from pydantic import BaseModel
 from .errors import StreamConfigError, StreamError, StreamSchemaError
 from .resolvers import build_stream_url, get_streams_auth
 from .schema import StateSchema
-from .sse import parse_sse
+from .sse import parse_sse, sse_lines
 
 log = logging.getLogger("netscript.streams.view")
 
@@ -112,7 +112,11 @@ class StreamView:
     async def wait_for(
         self, predicate: Callable[[StreamView], bool], timeout: float = 30.0
     ) -> None:
-        """Wait until ``predicate(view)`` holds, re-checked after every applied batch."""
+        """Wait until ``predicate(view)`` holds, re-checked after every applied batch.
+
+        (It looks at the view; a condition on something else, such as a subscription
+        handler's side effects, is only re-checked when the view changes.)
+        """
         deadline = time.monotonic() + timeout
         while not predicate(self):
             self._updated.clear()
@@ -169,7 +173,10 @@ class StreamView:
             while not self.closed:
                 try:
                     progressed = await self._follow(client)
-                except (httpx.TransportError, StreamError) as exc:
+                except StreamConfigError:
+                    raise  # wrong secret or URL: retrying will not help
+                except Exception as exc:  # reconnect from the last applied offset
+                    log.warning("%s: %r; reconnecting", self.stream_path, exc)
                     self._error = exc
                     progressed = False
                 if self.closed or (not self.live and self.up_to_date):
@@ -209,7 +216,7 @@ class StreamView:
                 await response.aread()
                 self._check(response)
             pending: bytes | None = None
-            async for event in parse_sse(response.aiter_lines()):
+            async for event in parse_sse(sse_lines(response.aiter_bytes())):
                 if event.event == "data":
                     pending = event.data.encode("utf-8")
                 elif event.event == "control":
