@@ -30,7 +30,8 @@ class Resource:
     """A resource to run: its spec, its plugin, and every dependency it waits for.
 
     ``depends_on`` holds the spec's own dependencies plus, implied by the plugin graph,
-    every resource of every plugin its plugin depends on (condition ``healthy``).
+    every resource of every plugin its plugin depends on (condition ``healthy``, or
+    ``started`` for a resource without a health probe).
     """
 
     spec: ResourceSpec

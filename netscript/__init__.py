@@ -1,6 +1,6 @@
 """NetScript for Python: the small public facade.
 
-``from netscript import define_stream_schema, create_durable_stream, open_stream_view``.
+``from netscript import hookimpl, Config, define_stream_schema, create_durable_stream``.
 The names load lazily, so ``netscript --help`` does not import pydantic and httpx.
 """
 
@@ -14,6 +14,7 @@ __all__ = [
     "Change",
     "ChangeEvent",
     "CollectionDefinition",
+    "Config",
     "DurableStreamProducer",
     "ProducerOptions",
     "StateSchema",
@@ -33,12 +34,16 @@ __all__ = [
     "define_stream_schema",
     "get_streams_auth",
     "get_streams_url",
+    "hookimpl",
     "inspect_stream_topic",
     "open_stream_view",
 ]
-_STREAMS = frozenset(__all__) - {"__version__"}
+_HOST = frozenset({"Config", "hookimpl"})
+_STREAMS = frozenset(__all__) - _HOST - {"__version__"}
 
 if TYPE_CHECKING:
+    from host.config import Config
+    from host.markers import hookimpl
     from plugins.streams.core import (
         Change,
         ChangeEvent,
@@ -67,6 +72,14 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "hookimpl":
+        from host.markers import hookimpl
+
+        return hookimpl
+    if name == "Config":
+        from host.config import Config
+
+        return Config
     if name in _STREAMS:
         from plugins.streams import core
 

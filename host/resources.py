@@ -1,0 +1,71 @@
+"""From the resource specs plugins registered to resources in start order (pure).
+
+A resource waits for what its spec lists, plus every resource of every plugin its plugin
+depends on: when ``workers`` depends on ``streams``, the workers service starts once the
+streams server answers its health probe (``healthy``). A resource without a health probe
+can never be ``healthy``, so waiting for one means ``started``. Direct plugin dependencies
+suffice, since those resources wait for theirs in turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from .errors import HostError
+from .graph import resolve_start_order
+from .manifest import Dependency, ResourceSpec
+from .model import LoadedPlugin, Resource
+
+
+def link_resources(
+    plugins: Sequence[LoadedPlugin], specs: Mapping[str, Sequence[ResourceSpec]]
+) -> tuple[Resource, ...]:
+    """Resources with their full dependencies, dependencies first.
+
+    :param plugins: the plugins in start order.
+    :param specs: plugin name -> the resource specs it registered, in order.
+    :raises HostError: two resources share a name.
+    :raises MissingDependencyError: a resource depends on one no plugin registered.
+    :raises CycleError: resources depend on each other in a cycle.
+    """
+    owners: dict[str, LoadedPlugin] = {}
+    for plugin in plugins:
+        for spec in specs.get(plugin.name, ()):
+            first = owners.get(spec.name)
+            if first is not None:
+                raise HostError(_duplicate(spec.name, first, plugin))
+            owners[spec.name] = plugin
+
+    resources: dict[str, Resource] = {}
+    for plugin in plugins:
+        implied = [
+            Dependency(name=spec.name, condition="healthy" if spec.health else "started")
+            for needed in plugin.manifest.depends_on
+            for spec in specs.get(needed, ())
+        ]
+        for spec in specs.get(plugin.name, ()):
+            listed = {dependency.name for dependency in spec.depends_on}
+            extra = [dependency for dependency in implied if dependency.name not in listed]
+            resources[spec.name] = Resource(
+                spec=spec, plugin=plugin.name, depends_on=(*spec.depends_on, *extra)
+            )
+
+    def hint(node: str, missing: str) -> str:
+        owner = owners[node]
+        return (
+            f"it belongs to plugin {owner.name!r} ({owner.source}); register a resource "
+            f"named {missing!r} or remove it from the resource's depends_on"
+        )
+
+    graph = {name: [d.name for d in resource.depends_on] for name, resource in resources.items()}
+    order = resolve_start_order(graph, kind="resource", hint=hint)
+    return tuple(resources[name] for name in order)
+
+
+def _duplicate(name: str, first: LoadedPlugin, second: LoadedPlugin) -> str:
+    if first is second:
+        return f"plugin {first.name!r} ({first.source}) registers resource {name!r} twice"
+    return (
+        f"resource {name!r} is registered by plugin {first.name!r} ({first.source}) and by "
+        f"plugin {second.name!r} ({second.source}); resource names must be unique"
+    )
