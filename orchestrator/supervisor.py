@@ -27,6 +27,7 @@ from .process import ChildProcess
 from .states import Health, ResourceState, ResourceStatus
 
 CONDITIONS = ("started", "healthy", "completed")
+STARTUP_PROBE = 0.05  # seconds between probes until a resource is first healthy
 
 
 def _now() -> str:
@@ -292,7 +293,8 @@ class Supervisor:
                         )
                         self._set(name, health=Health.UNHEALTHY, message=reason)
                     healthy = False
-            await asyncio.sleep(check.interval)
+            # Until it is first healthy, probe often: dependents are waiting on it.
+            await asyncio.sleep(check.interval if healthy else min(check.interval, STARTUP_PROBE))
 
     # -- control -----------------------------------------------------------------------
 
