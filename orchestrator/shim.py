@@ -57,8 +57,12 @@ def main(argv: list[str]) -> int:
             return
         stopping.set()
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(os.getpgrp(), signal.SIGTERM)
+        if os.getppid() != parent:
+            # The orchestrator died (parent-death signal): tell the group ourselves. While it
+            # lives, it signals the whole group itself; a second signal could cut a child's
+            # clean shutdown short.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(os.getpgrp(), signal.SIGTERM)
 
         def deadline() -> None:
             try:

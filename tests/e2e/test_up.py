@@ -72,6 +72,8 @@ def test_fixture_app_discovery_states_and_clean_shutdown(tmp_path: Path) -> None
         assert up.interrupt() == 0
         wait_until(lambda: not alive(up.seen_pids), 5, f"left alive: {alive(up.seen_pids)}")
         assert not (tmp_path / "state" / "run.json").exists()
+        for name in ("beta", "alpha", "streams"):  # a clean stop: each exited with code 0
+            assert f"{name}: Finished" in up.output
         logs = tmp_path / "state" / "logs"
         assert "listening on" in (logs / "alpha.log").read_text()
     finally:
