@@ -47,7 +47,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def config_path(args: argparse.Namespace) -> Path:
     path = Path(args.config) if args.config else Path.cwd() / CONFIG_FILE
     if not path.is_file():
-        raise HostError(f"no {path.name} at {path.parent} (pass --config PATH)")
+        if args.config:
+            raise HostError(f"no config file at {path}")
+        raise HostError(f"no {CONFIG_FILE} in {path.parent} (run in the app's folder, or --config)")
     return path.resolve()
 
 
@@ -125,6 +127,7 @@ def _detach(args: argparse.Namespace, app: App) -> int:
             start_new_session=True,
             cwd=app.config.project_dir,
         )
+    probed = {r.name for r in app.resources if r.spec.health is not None}
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         if child.poll() is not None:
@@ -134,7 +137,7 @@ def _detach(args: argparse.Namespace, app: App) -> int:
             statuses = _statuses(record)
             if (
                 statuses
-                and all(_is_up(s) for s in statuses.values())
+                and all(_is_up(s, name in probed) for name, s in statuses.items())
                 and len(statuses) == len(app.resources)
             ):
                 _print_ps(statuses)
@@ -144,8 +147,10 @@ def _detach(args: argparse.Namespace, app: App) -> int:
     raise HostError(f"not all resources came up within {args.timeout:g}s; see {log_path}")
 
 
-def _is_up(status: dict[str, Any]) -> bool:
-    return status["state"] == "Running" and status["health"] in ("Healthy", "Unknown")
+def _is_up(status: dict[str, Any], probed: bool) -> bool:
+    """Running, and Healthy if it has a health probe (Unknown then means not probed yet)."""
+    healthy = ("Healthy",) if probed else ("Healthy", "Unknown")
+    return status["state"] == "Running" and status["health"] in healthy
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -246,6 +251,7 @@ def cmd_restart(args: argparse.Namespace) -> int:
     body = json.dumps({"type": "restart", "resource": args.resource})
     response = httpx.post(f"{record['streams']}{CONTROL_STREAM}", content=body, headers=headers)
     response.raise_for_status()
+    probed = before.get("health") != "Unknown"  # it has a probe: wait for Healthy again
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -253,7 +259,7 @@ def cmd_restart(args: argparse.Namespace) -> int:
         except httpx.TransportError:  # restarting the streams resource itself
             time.sleep(0.2)
             continue
-        if now.get("restarts", 0) > before.get("restarts", 0) and _is_up(now):
+        if now.get("restarts", 0) > before.get("restarts", 0) and _is_up(now, probed):
             print(f"{args.resource} restarted (PID {now.get('pid')})")
             return 0
         time.sleep(0.2)
@@ -275,8 +281,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
         path = log_dir / f"{name}.log"
         if not path.exists():
             raise HostError(f"no log for {name!r} in {log_dir}")
-        lines = path.read_text(errors="replace").splitlines()[-args.lines :]
-        for line in lines:
+        lines = path.read_text(errors="replace").splitlines()
+        for line in lines[max(len(lines) - args.lines, 0) :]:  # -n 0: none ([-0:] is all)
             print(f"{name} | {line}" if len(names) > 1 else line)
         files[name] = path.open(errors="replace")
         files[name].seek(0, os.SEEK_END)
