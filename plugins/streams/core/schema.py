@@ -21,9 +21,11 @@ helpers validate values and build change events::
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Generic, Literal, TypeVar
 
@@ -67,7 +69,29 @@ class ChangeEvent(BaseModel):
 
 def now_timestamp() -> str:
     """An RFC 3339 UTC timestamp with milliseconds, as the TypeScript producer writes."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return timestamp_bytes().decode()
+
+
+_stamp_cache: tuple[int, bytes] = (-1, b"")
+
+
+def timestamp_bytes() -> bytes:
+    """:func:`now_timestamp` as bytes, formatted at most once per millisecond."""
+    global _stamp_cache
+    millis = time.time_ns() // 1_000_000
+    cached_millis, cached = _stamp_cache
+    if millis != cached_millis:
+        moment = datetime.fromtimestamp(millis / 1000, UTC)
+        cached = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z").encode()
+        _stamp_cache = (millis, cached)
+    return cached
+
+
+def _json_string(text: str) -> bytes:
+    """``json.dumps(text)`` as bytes, without the call for plain printable ASCII."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return b'"' + text.encode() + b'"'
+    return json.dumps(text).encode()
 
 
 @dataclass(frozen=True)
@@ -167,36 +191,45 @@ class CollectionEvents(Generic[M]):
 
         Same output as ``upsert(value).to_bytes()``, built without intermediate models.
         """
-        model = value if isinstance(value, self.definition.schema) else self.validate(value)
-        key = json.dumps(self.key_of(model))
-        event_type = json.dumps(self.definition.type)
-        return (
-            b'{"type":'
-            + event_type.encode()
-            + b',"key":'
-            + key.encode()
-            + b',"value":'
-            + model.__pydantic_serializer__.to_json(model)
-            + b',"headers":{"operation":"'
-            + operation.encode()
-            + b'","timestamp":"'
-            + now_timestamp().encode()
-            + b'"}}'
+        schema = self.definition.schema
+        if isinstance(value, schema):
+            model = value
+        else:
+            try:
+                model = schema.model_validate(value)
+            except ValidationError as exc:
+                raise StreamSchemaError(f"invalid {self.name!r} value: {exc}") from exc
+        return b"".join(
+            (
+                self._type_prefix,
+                _json_string(self.key_of(model)),
+                b',"value":',
+                model.__pydantic_serializer__.to_json(model),
+                b',"headers":{"operation":"',
+                operation.encode(),
+                b'","timestamp":"',
+                timestamp_bytes(),
+                b'"}}',
+            )
         )
 
     def encode_delete(self, key: str) -> bytes:
         """The wire bytes of a delete of ``key``."""
         if key is None or str(key) == "":
             raise StreamSchemaError(f"{self.name!r} delete needs a non-empty key")
-        return (
-            b'{"type":'
-            + json.dumps(self.definition.type).encode()
-            + b',"key":'
-            + json.dumps(str(key)).encode()
-            + b',"headers":{"operation":"delete","timestamp":"'
-            + now_timestamp().encode()
-            + b'"}}'
+        return b"".join(
+            (
+                self._type_prefix,
+                _json_string(str(key)),
+                b',"headers":{"operation":"delete","timestamp":"',
+                timestamp_bytes(),
+                b'"}}',
+            )
         )
+
+    @cached_property
+    def _type_prefix(self) -> bytes:
+        return b'{"type":' + json.dumps(self.definition.type).encode() + b',"key":'
 
     def parse_value(self, value: Any) -> M:
         """Validate a value read from the stream."""

@@ -7,7 +7,6 @@ responses here, through the status table in :mod:`.errors`.
 
 from __future__ import annotations
 
-import hmac
 import json
 import time
 from typing import Any
@@ -16,6 +15,7 @@ from quart import Quart, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import reads
+from .auth import check_bearer
 from .config import ServerSettings
 from .errors import (
     BadRequest,
@@ -23,9 +23,9 @@ from .errors import (
     PayloadTooLarge,
     StreamError,
     StreamNotFound,
-    Unauthorized,
     status_for,
 )
+from .fastpath import AppendFastPath
 from .headers import (
     is_true,
     normalize_content_type,
@@ -35,9 +35,8 @@ from .headers import (
 )
 from .offsets import encode_offset
 from .paths import HEALTH_PATHS, is_reserved, validate_stream_path
-from .producers import parse_producer_headers
 from .responses import StreamResponse as Response
-from .service import AppendRequest, CreateRequest, StreamService
+from .service import CreateRequest, StreamService
 
 # Server extension (not part of the protocol): GET lists the streams, for `netscript streams ls`.
 LISTING_PATH = b"/__ds/netscript/streams"
@@ -90,8 +89,17 @@ COMMON_HEADERS = {
 }
 
 
-def create_app(service: StreamService, settings: ServerSettings) -> Quart:
-    """Build the ASGI app serving the Durable Streams protocol over ``service``."""
+def create_app(service: StreamService, settings: ServerSettings) -> AppendFastPath:
+    """The ASGI app serving the Durable Streams protocol over ``service``.
+
+    POST (append / close) is served by the raw-ASGI fast path; everything else by Quart.
+    """
+    quart = create_quart_app(service, settings)
+    return AppendFastPath(quart, service, settings, COMMON_HEADERS)
+
+
+def create_quart_app(service: StreamService, settings: ServerSettings) -> Quart:
+    """The Quart app: every method but POST (see :mod:`.fastpath`)."""
     app = Quart("netscript.streams")
     app.response_class = Response
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -136,7 +144,7 @@ def create_app(service: StreamService, settings: ServerSettings) -> Quart:
         if raw_path in (b"/health", b"/health/live", b"/health/ready"):
             return health(raw_path.decode(), service, started)
         if expected_token is not None:
-            check_bearer(expected_token)
+            check_bearer(request.headers.get("Authorization"), expected_token)
         if raw_path == LISTING_PATH and request.method == "GET":
             return list_streams(service)
         path = validate_stream_path(raw_path)
@@ -145,8 +153,6 @@ def create_app(service: StreamService, settings: ServerSettings) -> Quart:
         method = request.method
         if method == "PUT":
             return await create_stream(service, path)
-        if method == "POST":
-            return await append_stream(service, path)
         if method == "GET":
             return await reads.get_stream(service, settings, path)
         if method == "HEAD":
@@ -157,16 +163,6 @@ def create_app(service: StreamService, settings: ServerSettings) -> Quart:
         raise MethodNotAllowed(f"{method} is not supported", {"Allow": ALLOWED})
 
     return app
-
-
-def check_bearer(expected: bytes) -> None:
-    """Require ``Authorization: Bearer <secret>``, compared in constant time."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    supplied = token.strip().encode("utf-8") if scheme.lower() == "bearer" else b""
-    if not hmac.compare_digest(supplied, expected):
-        reason = "missing bearer token" if not header else "invalid bearer token"
-        raise Unauthorized(reason, {"WWW-Authenticate": 'Bearer realm="netscript-streams"'})
 
 
 def list_streams(service: StreamService) -> Response:
@@ -266,29 +262,3 @@ def _fork_source(raw: str | None) -> str | None:
     if "://" in source:  # a full URL: keep only its path
         source = "/" + source.split("://", 1)[1].split("/", 1)[-1]
     return validate_stream_path(source.encode("utf-8"))
-
-
-async def append_stream(service: StreamService, path: str) -> Response:
-    producer = parse_producer_headers(
-        single_header("Producer-Id"), single_header("Producer-Epoch"), single_header("Producer-Seq")
-    )
-    req = AppendRequest(
-        content_type=normalize_content_type(single_header("Content-Type")),
-        body=await read_body(),
-        close=is_true(single_header("Stream-Closed")),
-        stream_seq=single_header("Stream-Seq"),
-        producer=producer,
-    )
-    result = await service.append(path, req)
-    # 200 only when an idempotent producer's data was appended (§5.2.1); a close-only
-    # request, a duplicate and a plain append answer 204.
-    status = 200 if producer is not None and req.body and not result.duplicate else 204
-    response = Response(b"", status=status)
-    response.headers["Stream-Next-Offset"] = encode_offset(result.tail)
-    if result.closed:
-        response.headers["Stream-Closed"] = "true"
-    if result.producer_epoch is not None:
-        response.headers["Producer-Epoch"] = str(result.producer_epoch)
-    if result.producer_seq is not None:
-        response.headers["Producer-Seq"] = str(result.producer_seq)
-    return response

@@ -1,10 +1,10 @@
-"""Group commit: one fdatasync covers every append written while the previous ran.
+"""Group commit: frames staged while a write is in flight go out together, synced once.
 
-Appends are written (``os.write``) on the event loop, which is cheap; durability is a
-separate step. Each stream has a committer. When an append asks for durability and no
-sync is running, one starts in a worker thread; appends written meanwhile wait for the
-*next* sync, which then covers all of them. So N concurrent producers cost about one
-sync per round trip, not N.
+An append stages its frame here (on the event loop: no I/O) and gets a commit. One job
+at a time per stream runs in a worker thread: it writes every staged frame, in order,
+then (``always`` mode) calls fdatasync once, and the loop then acknowledges every append
+it covered. So N concurrent producers cost about one thread hop and one sync per round,
+not N of each, and the event loop never waits for the disk.
 
 Modes (``--fsync``):
 
@@ -15,6 +15,10 @@ Modes (``--fsync``):
   the last interval.
 * ``never``: acknowledged once written to the OS; the OS flushes when it likes.
   Survives process crashes only.
+
+A failed write or sync stops the store taking writes (fail-stop): state already staged
+may not be on disk, and after a failed fsync the page cache may have dropped the pages,
+so retrying could report success for lost data. Restarting recovers from the log.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import os
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -36,15 +39,9 @@ class FsyncMode(enum.Enum):
     NEVER = "never"
 
 
-@dataclass(slots=True)
-class _Waiter:
-    sequence: int
-    future: asyncio.Future[None]
-
-
 @dataclass(frozen=True, slots=True)
 class PendingCommit:
-    """A commit whose durability is decided by a committer."""
+    """A commit whose durability is decided by a :class:`Committer`."""
 
     tail: int
     future: asyncio.Future[None] | None
@@ -54,93 +51,114 @@ class PendingCommit:
             await asyncio.shield(self.future)
 
 
+@dataclass(slots=True)
+class _Staged:
+    position: int
+    frame: bytes
+    tail: int  # the stream's tail after this frame
+    closed: bool  # whether the stream is closed after this frame
+    future: asyncio.Future[None]
+
+
 class Committer:
-    """Durability for one append-only file (one stream's active segment)."""
+    """Writes and syncs one stream's frames, in order, one job at a time."""
 
     def __init__(
         self,
         mode: FsyncMode,
+        write: Callable[[int, bytes], None],
         fd: Callable[[], int],
-        on_durable: Callable[[int], None],
+        on_durable: Callable[[int, bool], None],
         on_failure: Callable[[BaseException], None],
         executor: Executor | None = None,
     ) -> None:
         self._mode = mode
+        self._write = write  # runs in the worker thread
         self._fd = fd
-        self._on_durable = on_durable  # called with the written-sequence now durable
+        self._on_durable = on_durable  # (tail, closed), on the loop
         self._on_failure = on_failure
         self._executor = executor
-        self._written = 0
-        self._durable = 0
-        self._waiters: deque[_Waiter] = deque()
+        self._staged: list[_Staged] = []
         self._task: asyncio.Task[None] | None = None
+        self._unsynced = False
         self.failure: BaseException | None = None
 
     @property
     def dirty(self) -> bool:
-        return self._durable < self._written
+        return self._unsynced
 
-    def wrote(self, tail: int) -> PendingCommit:
-        """Record one written frame; the returned commit resolves when it is durable."""
-        self._written += 1
-        if self._mode is not FsyncMode.ALWAYS:
-            self._durable = self._written
-            self._on_durable(self._written)
-            return PendingCommit(tail, None)
-        return self.barrier(tail)
-
-    def barrier(self, tail: int) -> PendingCommit:
-        """A commit that resolves once everything written so far is durable."""
+    def stage(self, position: int, frame: bytes, tail: int, closed: bool) -> PendingCommit:
+        """Queue a frame; the commit resolves when it is written (and synced, if always)."""
         if self.failure is not None:
             raise StorageFailure(f"storage failed earlier: {self.failure}")
-        if self._durable >= self._written:
-            return PendingCommit(tail, None)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(_Waiter(self._written, future))
+        self._staged.append(_Staged(position, frame, tail, closed, future))
         if self._task is None:
-            self._task = asyncio.create_task(self._sync_loop())
+            self._task = asyncio.create_task(self._run())
         return PendingCommit(tail, future)
 
-    async def sync_now(self) -> None:
-        """Make everything written so far durable, whatever the mode."""
-        if self._durable < self._written or self._mode is not FsyncMode.ALWAYS:
-            target = self._written
-            await self._sync()
-            self._durable = max(self._durable, target)
+    def barrier(self, tail: int) -> PendingCommit:
+        """A commit that resolves once everything staged so far is done."""
+        if self.failure is not None:
+            raise StorageFailure(f"storage failed earlier: {self.failure}")
+        if not self._staged and self._task is None:
+            return PendingCommit(tail, None)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiting = list(self._staged)
 
-    async def _sync_loop(self) -> None:
+        async def after() -> None:
+            await asyncio.gather(*(s.future for s in waiting), return_exceptions=True)
+            await self.drain()
+            if not future.done():
+                future.set_result(None)
+
+        task = asyncio.get_running_loop().create_task(after())
+        task.add_done_callback(lambda _: None)
+        return PendingCommit(tail, future)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            while self._waiters:
-                target = self._written  # everything written before the sync starts
+            while self._staged:
+                batch, self._staged = self._staged, []
+                sync = self._mode is FsyncMode.ALWAYS
                 try:
-                    await self._sync()
+                    await loop.run_in_executor(self._executor, self._job, batch, sync)
                 except OSError as exc:
-                    self._fail(exc)
+                    self._fail(exc, batch)
                     return
-                self._durable = target
-                self._on_durable(target)
-                while self._waiters and self._waiters[0].sequence <= target:
-                    waiter = self._waiters.popleft()
-                    if not waiter.future.done():
-                        waiter.future.set_result(None)
+                self._unsynced = not sync
+                last = batch[-1]
+                self._on_durable(last.tail, last.closed)
+                for staged in batch:
+                    if not staged.future.done():
+                        staged.future.set_result(None)
         finally:
             self._task = None
 
-    async def _sync(self) -> None:
+    def _job(self, batch: list[_Staged], sync: bool) -> None:
+        for staged in batch:
+            self._write(staged.position, staged.frame)
+        if sync:
+            os.fdatasync(self._fd())
+
+    async def sync_now(self) -> None:
+        """Make everything written so far durable, whatever the mode."""
+        await self.drain()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, os.fdatasync, self._fd())
+        self._unsynced = False
 
-    def _fail(self, exc: BaseException) -> None:
-        # After a failed fsync the page cache may have dropped the dirty pages; retrying
-        # could report success for lost data. Stop writing; recovery re-reads the log.
+    def _fail(self, exc: BaseException, batch: list[_Staged]) -> None:
         self.failure = exc
         self._on_failure(exc)
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.future.done():
-                waiter.future.set_exception(StorageFailure(f"fdatasync failed: {exc}"))
+        error = StorageFailure(f"write or fdatasync failed: {exc}")
+        for staged in [*batch, *self._staged]:
+            if not staged.future.done():
+                staged.future.set_exception(error)
+        self._staged = []
 
     async def drain(self) -> None:
-        """Wait for the sync in flight (shutdown)."""
-        if self._task is not None:
+        """Wait until nothing is staged or being written (shutdown, barriers)."""
+        while self._task is not None:
             await asyncio.shield(self._task)

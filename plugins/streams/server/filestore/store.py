@@ -22,7 +22,6 @@ import logging
 import os
 import shutil
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
@@ -64,18 +63,22 @@ class _Stream:
         self.meta = meta
         self.directory = directory
         self.log = SegmentLog(directory, seg_bytes)
-        # (written sequence, tail after it, closed after it) of frames awaiting a sync
-        self.pending: deque[tuple[int, int, bool]] = deque()
-        self.sequence = 0
         self.committer = Committer(
-            mode, self.log.active_fd, self._durable, on_failure, sync_executor
+            mode, self._write_frame, self.log.active_fd, self._durable, on_failure, sync_executor
         )
 
-    def _durable(self, sequence: int) -> None:
-        while self.pending and self.pending[0][0] <= sequence:
-            _, tail, closed = self.pending.popleft()
-            self.meta.durable_tail = tail
-            self.meta.durable_closed = closed
+    def _durable(self, tail: int, closed: bool) -> None:
+        self.meta.durable_tail = tail
+        self.meta.durable_closed = closed
+
+    def _write_frame(self, position: int, frame: bytes) -> None:
+        """Write one frame (in the writer thread), sealing the segment first if it is full."""
+        segments = self.log
+        if segments.needs_roll(len(frame)):
+            os.fdatasync(segments.active_fd())  # the old segment is complete: seal it
+            segments.start_segment()
+            _sync_dir(self.directory)
+        segments.write(position, frame)
 
 
 class FileStore:
@@ -95,10 +98,11 @@ class FileStore:
         self.batch_interval = batch_interval
         self._streams: dict[str, _Stream] = {}
         # Disk work never runs on the event loop: a write can stall behind the file
-        # system's journal while others sync, and readers must not stall with it.
-        # Writes and syncs get separate threads so a slow sync cannot queue writes.
+        # system's journal while others sync, and readers must not stall with it. Frame
+        # writes and syncs share the writer pool (one job per stream at a time); creates
+        # and deletes use another, so they never queue behind appends.
         self._writes = ThreadPoolExecutor(4, thread_name_prefix="streams-write")
-        self._syncs = ThreadPoolExecutor(8, thread_name_prefix="streams-sync")
+        self._syncs = ThreadPoolExecutor(2, thread_name_prefix="streams-admin")
         self._batch_task: asyncio.Task[None] | None = None
         self.failure: BaseException | None = None
         for sub in ("streams", "tmp", "trash"):
@@ -120,7 +124,7 @@ class FileStore:
                 directory.rename(directory.with_name(directory.name + ".unreadable"))
                 continue
             stream = _Stream(
-                meta, directory, self.fsync, self.segment_bytes, self._failed, self._syncs
+                meta, directory, self.fsync, self.segment_bytes, self._failed, self._writes
             )
             report = recover(meta, stream.log)
             if report.truncated_bytes or report.dropped_segments:
@@ -165,7 +169,7 @@ class FileStore:
         await loop.run_in_executor(
             self._syncs, self._write_new_stream, staging, meta, frame, target
         )
-        stream = _Stream(meta, target, self.fsync, self.segment_bytes, self._failed, self._syncs)
+        stream = _Stream(meta, target, self.fsync, self.segment_bytes, self._failed, self._writes)
         stream.log.sizes.append(len(frame) if frame else 0)
         if frame is not None:
             stream.log.note_frame(meta.tail, 0, 0)
@@ -191,8 +195,8 @@ class FileStore:
         self._check_healthy()
         stream = self._streams[path]
         meta = stream.meta
-        frame = frames.encode(frames.KIND_APPEND, meta.tail, messages, change)
-        await self._write(stream, frame)
+        position = meta.tail
+        frame = frames.encode(frames.KIND_APPEND, position, messages, change)
         meta.tail += sum(len(m) for m in messages)
         if change.producer is not None:
             producer_id, state = change.producer
@@ -202,7 +206,7 @@ class FileStore:
         if change.close:
             meta.closed = True
             meta.closed_by = change.closed_by
-        return self._track(stream)
+        return self._stage(stream, position, frame)
 
     def barrier(self, path: str) -> Commit:
         stream = self._streams.get(path)
@@ -214,9 +218,8 @@ class FileStore:
         self._check_healthy()
         stream = self._streams[path]
         marker = frames.encode(frames.KIND_SOFT_DELETE, stream.meta.tail, [], StateChange())
-        await self._write(stream, marker)
         stream.meta.soft_deleted = True
-        await self._track(stream).durable()
+        await self._stage(stream, stream.meta.tail, marker).durable()
         await stream.committer.sync_now()
 
     async def remove(self, path: str) -> None:
@@ -229,26 +232,10 @@ class FileStore:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._syncs, _move_and_delete, stream.directory, trash)
 
-    async def _write(self, stream: _Stream, frame: bytes) -> None:
-        """Write a frame in a writer thread; the caller holds the stream's lock."""
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._writes, self._write_blocking, stream, frame)
-
-    def _write_blocking(self, stream: _Stream, frame: bytes) -> None:
-        segments = stream.log
-        try:
-            if segments.needs_roll(len(frame)):
-                os.fdatasync(segments.active_fd())  # the old segment is complete: seal it
-                segments.start_segment()
-                _sync_dir(stream.directory)
-            segments.write(stream.meta.tail, frame)
-        except OSError as exc:
-            raise StorageFailure(f"cannot write to {stream.directory}: {exc.strerror}") from exc
-
-    def _track(self, stream: _Stream) -> Commit:
-        stream.sequence += 1
-        stream.pending.append((stream.sequence, stream.meta.tail, stream.meta.closed))
-        commit = stream.committer.wrote(stream.meta.tail)
+    def _stage(self, stream: _Stream, position: int, frame: bytes) -> Commit:
+        self._check_healthy()
+        meta = stream.meta
+        commit = stream.committer.stage(position, frame, meta.tail, meta.closed)
         if self.fsync is FsyncMode.BATCH and self._batch_task is None:
             self._batch_task = asyncio.create_task(self._batch_syncs())
         return commit

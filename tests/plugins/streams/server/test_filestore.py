@@ -180,11 +180,11 @@ def test_group_commit_shares_syncs(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("mode", [FsyncMode.BATCH, FsyncMode.NEVER])
-def test_relaxed_modes_acknowledge_at_once(tmp_path: Path, mode: FsyncMode) -> None:
+def test_relaxed_modes_acknowledge_once_written(tmp_path: Path, mode: FsyncMode) -> None:
     async def scenario() -> None:
         store = FileStore(tmp_path, fsync=mode)
         await store.create(meta("/s", content_type="text/plain"), [])
-        await store.append("/s", [b"abc"], StateChange())
+        await (await store.append("/s", [b"abc"], StateChange())).durable()
         stored = store.get("/s")
         assert stored is not None and stored.durable_tail == 3
         await store.aclose()

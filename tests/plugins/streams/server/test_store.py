@@ -67,7 +67,7 @@ def test_read_returns_records_overlapping_the_range(open_store: Callable[[], Str
         store = open_store()
         await store.create(meta("/s"), [])
         for chunk in (b"aaaa", b"bbbb", b"cccc"):
-            await store.append("/s", [chunk], StateChange())
+            await (await store.append("/s", [chunk], StateChange())).durable()
         inside = await store.read("/s", 5, 1 << 60, 1 << 30)
         assert [r.data for r in inside] == [b"bbbb", b"cccc"]
         bounded = await store.read("/s", 0, 8, 1 << 30)
@@ -162,7 +162,7 @@ def test_streams_are_independent(open_store: Callable[[], StreamStore]) -> None:
         store = open_store()
         await store.create(meta("/a"), [b"one"])
         await store.create(meta("/b", content_type="application/json"), [b"{}", b"[]"])
-        await store.append("/a", [b"two"], StateChange())
+        await (await store.append("/a", [b"two"], StateChange())).durable()
         assert await _all(store, "/b") == [(0, b"{}", False), (2, b"[]", True)]
         assert await _all(store, "/a") == [(0, b"one", True), (3, b"two", True)]
         await store.aclose()
