@@ -8,11 +8,12 @@ element boundaries, so a large batch is not walked character by character in Pyt
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 
 from .errors import BadRequest
 
-_WHITESPACE = " \t\n\r"
+_WS = re.compile(r"[ \t\n\r]*")
 
 
 def _reject_constant(name: str) -> object:
@@ -49,18 +50,27 @@ def split_messages(body: bytes, *, allow_empty_array: bool) -> list[bytes]:
         if not allow_empty_array:
             raise BadRequest("empty JSON array: an append must carry at least one message")
         return messages
-    while True:
-        end = _decode_one(text, pos)
-        messages.append(text[pos:end].encode("utf-8"))
-        pos = _skip_ws(text, end)
-        if pos >= len(text):
-            raise BadRequest("invalid JSON: unterminated array")
-        if text[pos] == "]":
-            break
-        if text[pos] != ",":
-            raise BadRequest("invalid JSON: expected ',' or ']' in array")
-        pos = _skip_ws(text, pos + 1)
-    if _skip_ws(text, pos + 1) != len(text):
+    # The hot loop of every batched append: locals and C-level helpers only.
+    decode = _DECODER.raw_decode
+    skip = _WS.match
+    append = messages.append
+    n = len(text)
+    try:
+        while True:
+            end = decode(text, pos)[1]
+            append(text[pos:end].encode("utf-8"))
+            pos = skip(text, end).end()  # type: ignore[union-attr]  # [ \t\n\r]* always matches
+            if pos >= n:
+                raise BadRequest("invalid JSON: unterminated array")
+            delimiter = text[pos]
+            if delimiter == "]":
+                break
+            if delimiter != ",":
+                raise BadRequest("invalid JSON: expected ',' or ']' in array")
+            pos = skip(text, pos + 1).end()  # type: ignore[union-attr]
+    except (json.JSONDecodeError, ValueError, RecursionError) as exc:
+        raise BadRequest(f"invalid JSON: {exc}") from exc
+    if _skip_ws(text, pos + 1) != n:
         raise BadRequest("invalid JSON: trailing data after the value")
     return messages
 
@@ -79,7 +89,4 @@ def _decode_one(text: str, pos: int) -> int:
 
 
 def _skip_ws(text: str, pos: int) -> int:
-    n = len(text)
-    while pos < n and text[pos] in _WHITESPACE:
-        pos += 1
-    return pos
+    return _WS.match(text, pos).end()  # type: ignore[union-attr]  # always matches
