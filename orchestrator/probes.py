@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported on first probe: that overlaps the first child's start-up
+    import httpx
 
 _client: httpx.AsyncClient | None = None
 
 
 def _shared_client() -> httpx.AsyncClient:
+    import httpx
+
     global _client
     if _client is None or _client.is_closed:
         _client = httpx.AsyncClient(trust_env=False)
@@ -16,6 +21,8 @@ def _shared_client() -> httpx.AsyncClient:
 
 async def probe(url: str, expected_status: int, timeout: float) -> bool:
     """True when ``GET url`` answers ``expected_status`` within ``timeout`` seconds."""
+    import httpx
+
     try:
         response = await _shared_client().get(url, timeout=timeout)
     except httpx.HTTPError:

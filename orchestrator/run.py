@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import os
 import secrets
 import signal
 import time
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from host.errors import HostError
 from host.model import App
@@ -20,9 +19,11 @@ from host.model import App
 from .env import service_url
 from .logs import ConsoleLog
 from .probes import close_probes
-from .publisher import StreamsPublisher
 from .states import Health, ResourceStatus
 from .supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from .publisher import StreamsPublisher
 
 STREAMS_RESOURCE = "streams"
 CONTROL_STREAM = "/netscript/control"
@@ -73,8 +74,13 @@ class Orchestrator:
         self.log = ConsoleLog(
             [r.name for r in app.resources], log_dir=self.state_dir / "logs", color=color
         )
-        self.publisher = StreamsPublisher()
-        self.log.listeners.append(self.publisher.line)
+        # The publisher needs the streams library (pydantic models, httpx): it is imported
+        # in a thread once the first children are starting, and connected when the
+        # streams resource is healthy (start-up time of netscript up).
+        self.publisher: StreamsPublisher | None = None
+        self._latest: dict[str, ResourceStatus] = {}
+        self._publisher_module: asyncio.Future[Any] | None = None
+        self._connecting: asyncio.Task[None] | None = None
         self.supervisor = Supervisor(
             app,
             log=self.log,
@@ -89,20 +95,39 @@ class Orchestrator:
         self._control: asyncio.Task[None] | None = None
 
     def _on_status(self, status: ResourceStatus) -> None:
-        self.publisher.status(status)
+        self._latest[status.name] = status
+        if self.publisher is not None:
+            self.publisher.status(status)
         detail = f" ({status.message})" if status.message else ""
         health = f"/{status.health}" if status.health != Health.UNKNOWN else ""
         self.log.event(f"{status.name}: {status.state}{health}{detail}", style="dim")
         if (
             status.name == STREAMS_RESOURCE
             and status.health == Health.HEALTHY
-            and self.publisher.base_url is None
+            and self._connecting is None
             and status.port is not None
         ):
-            url = service_url(status.port)
-            self.publisher.connect(url)
-            self._write_record(url)
-            self._control = asyncio.create_task(self._follow_control(url))
+            self._connecting = asyncio.create_task(self._connect(service_url(status.port)))
+
+    async def _connect(self, url: str) -> None:
+        """Start publishing statuses and console lines to the streams server at ``url``."""
+        if self._publisher_module is None:
+            self._start_importing_publisher()
+        assert self._publisher_module is not None
+        module = await self._publisher_module
+        publisher: StreamsPublisher = module.StreamsPublisher()
+        for status in self._latest.values():
+            publisher.status(status)
+        publisher.connect(url)
+        self.publisher = publisher
+        self.log.listeners.append(publisher.line)
+        self._write_record(url)
+        self._control = asyncio.create_task(self._follow_control(url))
+
+    def _start_importing_publisher(self) -> None:
+        loop = asyncio.get_running_loop()
+        name = f"{__package__}.publisher"
+        self._publisher_module = loop.run_in_executor(None, importlib.import_module, name)
 
     def _on_failure(self, reason: str) -> None:
         self.log.event(f"failed: {reason}", style="bold red")
@@ -133,6 +158,8 @@ class Orchestrator:
 
     async def _follow_control(self, base_url: str) -> None:
         """Commands from ``netscript restart``: JSON messages on the control stream."""
+        import httpx
+
         headers = {"Authorization": f"Bearer {self.secret}"}
         url = base_url + CONTROL_STREAM
         async with httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(60.0)) as client:
@@ -173,6 +200,7 @@ class Orchestrator:
         names = ", ".join(r.name for r in self.app.resources)
         self.log.event(f"starting {self.app.config.name}: {names}")
         self.supervisor.start()
+        self._start_importing_publisher()
         up = asyncio.create_task(self.supervisor.all_started.wait())
         stop = asyncio.create_task(self.shutdown.wait())
         await asyncio.wait([up, stop], return_when=asyncio.FIRST_COMPLETED)
@@ -197,11 +225,15 @@ class Orchestrator:
             self._control.cancel()
 
         async def before_stop(name: str) -> None:
-            if name == STREAMS_RESOURCE:  # the last statuses go out while it still listens
+            if name == STREAMS_RESOURCE and self.publisher is not None:
+                # the last statuses go out while it still listens
                 await self.publisher.close(timeout=2.0)
 
         await self.supervisor.stop_all(before_stop)
-        await self.publisher.close(timeout=0.5)
+        if self._connecting is not None:
+            self._connecting.cancel()
+        if self.publisher is not None:
+            await self.publisher.close(timeout=0.5)
         await close_probes()
         self.log.event("stopped")
         self.log.close()
