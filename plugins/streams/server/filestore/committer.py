@@ -1,10 +1,11 @@
 """Group commit: frames staged while a write is in flight go out together, synced once.
 
 An append stages its frame here (on the event loop: no I/O) and gets a commit. One job
-at a time per stream runs in a worker thread: it writes every staged frame, in order,
-then (``always`` mode) calls fdatasync once, and the loop then acknowledges every append
-it covered. So N concurrent producers cost about one thread hop and one sync per round,
-not N of each, and the event loop never waits for the disk.
+at a time, for the whole store, runs in a worker thread: it writes every staged frame
+(each stream's in order), then (``always`` mode) fdatasyncs each file it touched once,
+and the loop then acknowledges every append it covered. So N concurrent producers, on
+one stream or on N, cost one thread hop and one sync per file per round, not N of each,
+and the event loop never waits for the disk.
 
 Modes (``--fsync``):
 
@@ -29,6 +30,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..errors import StorageFailure
 
@@ -53,6 +55,7 @@ class PendingCommit:
 
 @dataclass(slots=True)
 class _Staged:
+    stream: StreamFiles
     position: int
     frame: bytes
     tail: int  # the stream's tail after this frame
@@ -60,39 +63,49 @@ class _Staged:
     future: asyncio.Future[None]
 
 
+class StreamFiles(Protocol):
+    """What the committer needs of a stream: write a frame, its fd, mark it durable."""
+
+    def write_frame(self, position: int, frame: bytes) -> None: ...  # in the worker thread
+
+    def active_fd(self) -> int: ...
+
+    def mark_durable(self, tail: int, closed: bool) -> None: ...  # on the loop
+
+
 class Committer:
-    """Writes and syncs one stream's frames, in order, one job at a time."""
+    """Writes and syncs every stream's frames: one job at a time for the whole store.
+
+    Frames of one stream are written in the order they were staged; a job writes all
+    that is staged (any number of streams), then fdatasyncs each file it touched once.
+    """
 
     def __init__(
         self,
         mode: FsyncMode,
-        write: Callable[[int, bytes], None],
-        fd: Callable[[], int],
-        on_durable: Callable[[int, bool], None],
         on_failure: Callable[[BaseException], None],
         executor: Executor | None = None,
     ) -> None:
         self._mode = mode
-        self._write = write  # runs in the worker thread
-        self._fd = fd
-        self._on_durable = on_durable  # (tail, closed), on the loop
         self._on_failure = on_failure
         self._executor = executor
         self._staged: list[_Staged] = []
         self._task: asyncio.Task[None] | None = None
-        self._unsynced = False
+        self._unsynced: set[StreamFiles] = set()
         self.failure: BaseException | None = None
 
-    @property
-    def dirty(self) -> bool:
-        return self._unsynced
+    def dirty(self) -> list[StreamFiles]:
+        """Streams written since their last sync (batch / never modes)."""
+        return list(self._unsynced)
 
-    def stage(self, position: int, frame: bytes, tail: int, closed: bool) -> PendingCommit:
+    def stage(
+        self, stream: StreamFiles, position: int, frame: bytes, tail: int, closed: bool
+    ) -> PendingCommit:
         """Queue a frame; the commit resolves when it is written (and synced, if always)."""
         if self.failure is not None:
             raise StorageFailure(f"storage failed earlier: {self.failure}")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._staged.append(_Staged(position, frame, tail, closed, future))
+        self._staged.append(_Staged(stream, position, frame, tail, closed, future))
         if self._task is None:
             self._task = asyncio.create_task(self._run())
         return PendingCommit(tail, future)
@@ -104,16 +117,15 @@ class Committer:
         if not self._staged and self._task is None:
             return PendingCommit(tail, None)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        waiting = list(self._staged)
+        waiting = [s.future for s in self._staged]
 
         async def after() -> None:
-            await asyncio.gather(*(s.future for s in waiting), return_exceptions=True)
+            await asyncio.gather(*waiting, return_exceptions=True)
             await self.drain()
             if not future.done():
                 future.set_result(None)
 
-        task = asyncio.get_running_loop().create_task(after())
-        task.add_done_callback(lambda _: None)
+        self._barrier_task = asyncio.get_running_loop().create_task(after())
         return PendingCommit(tail, future)
 
     async def _run(self) -> None:
@@ -123,31 +135,44 @@ class Committer:
                 batch, self._staged = self._staged, []
                 sync = self._mode is FsyncMode.ALWAYS
                 try:
-                    await loop.run_in_executor(self._executor, self._job, batch, sync)
+                    touched = await loop.run_in_executor(self._executor, self._job, batch, sync)
                 except OSError as exc:
                     self._fail(exc, batch)
                     return
-                self._unsynced = not sync
-                last = batch[-1]
-                self._on_durable(last.tail, last.closed)
+                if not sync:
+                    self._unsynced.update(touched)
+                last: dict[StreamFiles, _Staged] = {}
+                for staged in batch:
+                    last[staged.stream] = staged
+                for stream, staged in last.items():
+                    stream.mark_durable(staged.tail, staged.closed)
                 for staged in batch:
                     if not staged.future.done():
                         staged.future.set_result(None)
         finally:
             self._task = None
 
-    def _job(self, batch: list[_Staged], sync: bool) -> None:
+    @staticmethod
+    def _job(batch: list[_Staged], sync: bool) -> list[StreamFiles]:
+        touched: dict[StreamFiles, None] = {}
         for staged in batch:
-            self._write(staged.position, staged.frame)
+            staged.stream.write_frame(staged.position, staged.frame)
+            touched[staged.stream] = None
         if sync:
-            os.fdatasync(self._fd())
+            for stream in touched:
+                os.fdatasync(stream.active_fd())
+        return list(touched)
 
-    async def sync_now(self) -> None:
-        """Make everything written so far durable, whatever the mode."""
+    async def sync_now(self, stream: StreamFiles) -> None:
+        """Make everything written to ``stream`` so far durable, whatever the mode."""
         await self.drain()
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, os.fdatasync, self._fd())
-        self._unsynced = False
+        await loop.run_in_executor(self._executor, os.fdatasync, stream.active_fd())
+        self._unsynced.discard(stream)
+
+    def forget(self, stream: StreamFiles) -> None:
+        """The stream was removed (the caller drained first)."""
+        self._unsynced.discard(stream)
 
     def _fail(self, exc: BaseException, batch: list[_Staged]) -> None:
         self.failure = exc

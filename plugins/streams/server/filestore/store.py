@@ -22,9 +22,10 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import cast
 
 from ..errors import StorageFailure
 from ..store import Commit, Record, StateChange, StreamMeta
@@ -49,29 +50,21 @@ META_FIELDS = (
 
 
 class _Stream:
-    """One stream's files, committer and not-yet-durable frames."""
+    """One stream's files (the committer's view of a stream)."""
 
-    def __init__(
-        self,
-        meta: StreamMeta,
-        directory: Path,
-        mode: FsyncMode,
-        seg_bytes: int,
-        on_failure: Callable[[BaseException], None],
-        sync_executor: Executor,
-    ):
+    def __init__(self, meta: StreamMeta, directory: Path, seg_bytes: int):
         self.meta = meta
         self.directory = directory
         self.log = SegmentLog(directory, seg_bytes)
-        self.committer = Committer(
-            mode, self._write_frame, self.log.active_fd, self._durable, on_failure, sync_executor
-        )
 
-    def _durable(self, tail: int, closed: bool) -> None:
+    def active_fd(self) -> int:
+        return self.log.active_fd()
+
+    def mark_durable(self, tail: int, closed: bool) -> None:
         self.meta.durable_tail = tail
         self.meta.durable_closed = closed
 
-    def _write_frame(self, position: int, frame: bytes) -> None:
+    def write_frame(self, position: int, frame: bytes) -> None:
         """Write one frame (in the writer thread), sealing the segment first if it is full."""
         segments = self.log
         if segments.needs_roll(len(frame)):
@@ -98,10 +91,11 @@ class FileStore:
         self.batch_interval = batch_interval
         self._streams: dict[str, _Stream] = {}
         # Disk work never runs on the event loop: a write can stall behind the file
-        # system's journal while others sync, and readers must not stall with it. Frame
-        # writes and syncs share the writer pool (one job per stream at a time); creates
-        # and deletes use another, so they never queue behind appends.
-        self._writes = ThreadPoolExecutor(4, thread_name_prefix="streams-write")
+        # system's journal while others sync, and readers must not stall with it. One
+        # committer job at a time writes and syncs every stream's frames (one thread);
+        # creates and deletes use another pool, so they never queue behind appends.
+        self._writes = ThreadPoolExecutor(1, thread_name_prefix="streams-write")
+        self._committer = Committer(fsync, self._failed, self._writes)
         self._syncs = ThreadPoolExecutor(2, thread_name_prefix="streams-admin")
         self._batch_task: asyncio.Task[None] | None = None
         self.failure: BaseException | None = None
@@ -123,9 +117,7 @@ class FileStore:
                 log.error("%s: unreadable stream metadata (%s); set aside", directory, exc)
                 directory.rename(directory.with_name(directory.name + ".unreadable"))
                 continue
-            stream = _Stream(
-                meta, directory, self.fsync, self.segment_bytes, self._failed, self._writes
-            )
+            stream = _Stream(meta, directory, self.segment_bytes)
             report = recover(meta, stream.log)
             if report.truncated_bytes or report.dropped_segments:
                 log.warning(
@@ -169,7 +161,7 @@ class FileStore:
         await loop.run_in_executor(
             self._syncs, self._write_new_stream, staging, meta, frame, target
         )
-        stream = _Stream(meta, target, self.fsync, self.segment_bytes, self._failed, self._writes)
+        stream = _Stream(meta, target, self.segment_bytes)
         stream.log.sizes.append(len(frame) if frame else 0)
         if frame is not None:
             stream.log.note_frame(meta.tail, 0, 0)
@@ -212,7 +204,7 @@ class FileStore:
         stream = self._streams.get(path)
         if stream is None:
             return PendingCommit(0, None)
-        return stream.committer.barrier(stream.meta.tail)
+        return self._committer.barrier(stream.meta.tail)
 
     async def soft_delete(self, path: str) -> None:
         self._check_healthy()
@@ -220,13 +212,14 @@ class FileStore:
         marker = frames.encode(frames.KIND_SOFT_DELETE, stream.meta.tail, [], StateChange())
         stream.meta.soft_deleted = True
         await self._stage(stream, stream.meta.tail, marker).durable()
-        await stream.committer.sync_now()
+        await self._committer.sync_now(stream)
 
     async def remove(self, path: str) -> None:
         stream = self._streams.pop(path, None)
         if stream is None:
             return
-        await stream.committer.drain()
+        await self._committer.drain()
+        self._committer.forget(stream)
         stream.log.close()
         trash = self.root / "trash" / uuid.uuid4().hex
         loop = asyncio.get_running_loop()
@@ -235,7 +228,7 @@ class FileStore:
     def _stage(self, stream: _Stream, position: int, frame: bytes) -> Commit:
         self._check_healthy()
         meta = stream.meta
-        commit = stream.committer.stage(position, frame, meta.tail, meta.closed)
+        commit = self._committer.stage(stream, position, frame, meta.tail, meta.closed)
         if self.fsync is FsyncMode.BATCH and self._batch_task is None:
             self._batch_task = asyncio.create_task(self._batch_syncs())
         return commit
@@ -243,10 +236,9 @@ class FileStore:
     async def _batch_syncs(self) -> None:
         while True:
             await asyncio.sleep(self.batch_interval)
-            for stream in list(self._streams.values()):
-                if stream.committer.dirty or self.fsync is FsyncMode.BATCH:
-                    with contextlib.suppress(OSError):
-                        await stream.committer.sync_now()
+            for stream in self._committer.dirty():
+                with contextlib.suppress(OSError):
+                    await self._committer.sync_now(cast(_Stream, stream))
 
     def _failed(self, exc: BaseException) -> None:
         log.critical("fdatasync failed (%s): the store accepts no more writes", exc)
@@ -281,11 +273,11 @@ class FileStore:
             self._batch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._batch_task
+        await self._committer.drain()
         for stream in self._streams.values():
-            await stream.committer.drain()
-            if self.fsync is not FsyncMode.NEVER:
+            if self.fsync is not FsyncMode.NEVER and stream in self._committer.dirty():
                 with contextlib.suppress(OSError):
-                    await stream.committer.sync_now()
+                    await self._committer.sync_now(stream)
             stream.log.close()
         self._streams.clear()
         self._writes.shutdown(wait=True)
