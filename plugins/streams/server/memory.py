@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 
-from .store import Commit, DoneCommit, Record, StateChange, StreamMeta
+from .store import Commit, DoneCommit, Record, StateChange, StreamMeta, apply_change
 
 
 class _Log:
@@ -42,14 +42,8 @@ class MemoryStore:
     async def append(self, path: str, messages: Sequence[bytes], change: StateChange) -> Commit:
         meta = self._meta[path]
         self._write(meta, messages)
-        if change.producer is not None:
-            producer_id, state = change.producer
-            meta.producers[producer_id] = state
-        if change.stream_seq is not None:
-            meta.stream_seq = change.stream_seq
-        if change.close:
-            meta.closed = meta.durable_closed = True
-            meta.closed_by = change.closed_by
+        apply_change(meta, change)
+        meta.durable_closed = meta.closed
         return DoneCommit(meta.tail)
 
     def barrier(self, path: str) -> Commit:

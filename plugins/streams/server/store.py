@@ -94,6 +94,18 @@ class DoneCommit:
         return None
 
 
+def apply_change(meta: StreamMeta, change: StateChange) -> None:
+    """Apply the writer state of an append to ``meta`` (every backend, and recovery)."""
+    if change.producer is not None:
+        producer_id, state = change.producer
+        meta.producers[producer_id] = state
+    if change.stream_seq is not None:
+        meta.stream_seq = change.stream_seq
+    if change.close:
+        meta.closed = True
+        meta.closed_by = change.closed_by
+
+
 class StreamStore(Protocol):
     """One protocol, several backends (memory now, files next), one test suite."""
 

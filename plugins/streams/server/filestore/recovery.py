@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..store import StreamMeta
+from ..store import StreamMeta, apply_change
 from . import frames
 from .segments import SegmentLog, segment_name
 
@@ -99,15 +99,7 @@ def _apply(meta: StreamMeta, frame: frames.Frame) -> None:
         meta.soft_deleted = True
         return
     meta.tail = frame.end
-    change = frame.change
-    if change.producer is not None:
-        producer_id, state = change.producer
-        meta.producers[producer_id] = state
-    if change.stream_seq is not None:
-        meta.stream_seq = change.stream_seq
-    if change.close:
-        meta.closed = True
-        meta.closed_by = change.closed_by
+    apply_change(meta, frame.change)
 
 
 def _set_aside(directory: Path, numbers: list[int], report: RecoveryReport) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import cast
 
 from ..errors import StorageFailure
-from ..store import Commit, Record, StateChange, StreamMeta
+from ..store import Commit, Record, StateChange, StreamMeta, apply_change
 from . import frames
 from .committer import Committer, FsyncMode, PendingCommit
 from .recovery import recover
@@ -190,14 +190,7 @@ class FileStore:
         position = meta.tail
         frame = frames.encode(frames.KIND_APPEND, position, messages, change)
         meta.tail += sum(len(m) for m in messages)
-        if change.producer is not None:
-            producer_id, state = change.producer
-            meta.producers[producer_id] = state
-        if change.stream_seq is not None:
-            meta.stream_seq = change.stream_seq
-        if change.close:
-            meta.closed = True
-            meta.closed_by = change.closed_by
+        apply_change(meta, change)
         return self._stage(stream, position, frame)
 
     def barrier(self, path: str) -> Commit:
