@@ -27,12 +27,16 @@ from __future__ import annotations
 import asyncio
 import enum
 import os
+import queue
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from ..errors import StorageFailure
+
+T = TypeVar("T")
 
 
 class FsyncMode(enum.Enum):
@@ -61,6 +65,52 @@ class _Staged:
     tail: int  # the stream's tail after this frame
     closed: bool  # whether the stream is closed after this frame
     future: asyncio.Future[None]
+
+
+class _Worker:
+    """One long-lived writer thread: cheaper per job than an executor round trip.
+
+    The job runs in the thread; its result (or exception) is handed back to the loop with
+    a single ``call_soon_threadsafe``. Jobs run one at a time, in submission order.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name="streams-writer", daemon=True)
+            self._thread.start()
+        self._jobs.put((loop, future, fn, args))
+        return await future
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, future, fn, args = job
+            try:
+                result = fn(*args)
+            except BaseException as exc:
+                loop.call_soon_threadsafe(_settle, future, None, exc)
+            else:
+                loop.call_soon_threadsafe(_settle, future, result, None)
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join(5)
+            self._thread = None
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 class StreamFiles(Protocol):
@@ -92,6 +142,7 @@ class Committer:
         self._staged: list[_Staged] = []
         self._task: asyncio.Task[None] | None = None
         self._unsynced: set[StreamFiles] = set()
+        self._worker = _Worker()
         self.failure: BaseException | None = None
 
     def dirty(self) -> list[StreamFiles]:
@@ -129,13 +180,12 @@ class Committer:
         return PendingCommit(tail, future)
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while self._staged:
                 batch, self._staged = self._staged, []
                 sync = self._mode is FsyncMode.ALWAYS
                 try:
-                    touched = await loop.run_in_executor(self._executor, self._job, batch, sync)
+                    touched = await self._worker.run(self._job, batch, sync)
                 except OSError as exc:
                     self._fail(exc, batch)
                     return
@@ -187,3 +237,7 @@ class Committer:
         """Wait until nothing is staged or being written (shutdown, barriers)."""
         while self._task is not None:
             await asyncio.shield(self._task)
+
+    def close(self) -> None:
+        """Stop the writer thread (after :meth:`drain`)."""
+        self._worker.stop()

@@ -273,6 +273,7 @@ class FileStore:
                     await self._committer.sync_now(stream)
             stream.log.close()
         self._streams.clear()
+        self._committer.close()
         self._writes.shutdown(wait=True)
         self._syncs.shutdown(wait=True)
 
