@@ -24,9 +24,7 @@ def test_the_one_file_plugin_runs(tmp_path: Path) -> None:
     up = Up(tmp_path / "app" / "netscript.config.py", tmp_path / "state")
     try:
         up.wait_for_output("resources up")
-        statuses = up.wait_for_status(
-            lambda s: s.get("hello", {}).get("health") == "Healthy"
-        )
+        statuses = up.wait_for_status(lambda s: s.get("hello", {}).get("health") == "Healthy")
         assert list(statuses) == ["streams", "hello"]
         assert httpx.get(statuses["hello"]["url"] + "/", timeout=5).json() == {"greeting": 1}
 

@@ -10,7 +10,13 @@ from .schema import StateSchema
 
 
 class StreamTopicInspectionReport(BaseModel):
-    """What :func:`inspect_stream_topic` returns; ``model_dump_json()`` is stable."""
+    """What :func:`inspect_stream_topic` returns; ``model_dump_json()`` is stable.
+
+    Example::
+
+        report = inspect_stream_topic(schema, stream_path="/jobs")
+        report.summary  # "1 collection(s): job on /jobs"
+    """
 
     package: str
     target: str

@@ -48,7 +48,13 @@ class CancelToken(Protocol):
 
 @dataclass(frozen=True)
 class ProducerOptions:
-    """Tuning of a producer; the defaults suit a service mirroring its state."""
+    """Tuning of a producer; the defaults suit a service mirroring its state.
+
+    Example::
+
+        options = ProducerOptions(max_buffer_events=10_000, on_overflow=lambda e, why: log(why))
+        create_durable_stream("/jobs", schema, "jobs-service", options=options)
+    """
 
     max_batch_bytes: int = 1024 * 1024
     max_buffer_events: int = 100_000

@@ -39,7 +39,12 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class ChangeHeaders(BaseModel):
-    """``headers`` of a State Protocol change event."""
+    """``headers`` of a State Protocol change event.
+
+    Example::
+
+        ChangeHeaders(operation="upsert", timestamp="2025-01-15T10:30:00Z")
+    """
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -49,7 +54,14 @@ class ChangeHeaders(BaseModel):
 
 
 class ChangeEvent(BaseModel):
-    """A State Protocol change event (``type``, ``key``, ``value``, ``old_value``, ``headers``)."""
+    """A State Protocol change event (``type``, ``key``, ``value``, ``old_value``, ``headers``).
+
+    Example::
+
+        event = schema["execution"].upsert({"id": "e1", "status": "running"})
+        event.key, event.headers.operation  # ("e1", "upsert")
+        producer.publish(event)
+    """
 
     model_config = ConfigDict(extra="allow", frozen=True)
 

@@ -30,7 +30,13 @@ Handler = Callable[[Change], Awaitable[None] | None]
 
 
 class StreamTopicProducer:
-    """Publishes typed entity state to one stream path."""
+    """Publishes typed entity state to one stream path.
+
+    Example::
+
+        topic = StreamTopicProducer("/jobs", schema, "jobs-service")
+        await topic.publish("job", {"id": "j1", "name": "nightly"})
+    """
 
     def __init__(
         self,
@@ -78,7 +84,14 @@ class StreamTopicProducer:
 
 
 class Subscription:
-    """A running subscription: calls its handler for every change until closed."""
+    """A running subscription: calls its handler for every change until closed.
+
+    Example::
+
+        subscription = consumer.subscribe(print)
+        await subscription.wait_until_up_to_date()
+        await subscription.close()
+    """
 
     def __init__(self, view: StreamView, handler: Handler) -> None:
         self.view = view
@@ -107,7 +120,13 @@ class Subscription:
 
 
 class StreamTopicConsumer:
-    """Subscribes handlers to the changes of one stream path."""
+    """Subscribes handlers to the changes of one stream path.
+
+    Example::
+
+        consumer = StreamTopicConsumer("/jobs", schema)
+        subscription = consumer.subscribe(lambda change: print(change.key))
+    """
 
     def __init__(
         self, stream_path: str, schema: StateSchema, *, base_url: str | None = None
@@ -132,12 +151,24 @@ def define_stream_producer(
     base_url: str | None = None,
     options: ProducerOptions | None = None,
 ) -> StreamTopicProducer:
-    """A topic producer for ``stream_path`` (see the module docstring)."""
+    """A topic producer for ``stream_path`` (see the module docstring).
+
+    Example::
+
+        jobs = define_stream_producer("/jobs", schema, "jobs-service")
+        await jobs.publish("job", {"id": "j1", "name": "nightly"})
+    """
     return StreamTopicProducer(stream_path, schema, producer_id, base_url=base_url, options=options)
 
 
 def define_stream_consumer(
     stream_path: str, schema: StateSchema, *, base_url: str | None = None
 ) -> StreamTopicConsumer:
-    """A topic consumer for ``stream_path`` (see the module docstring)."""
+    """A topic consumer for ``stream_path`` (see the module docstring).
+
+    Example::
+
+        jobs = define_stream_consumer("/jobs", schema)
+        subscription = jobs.subscribe(lambda change: print(change.key), offset="now")
+    """
     return StreamTopicConsumer(stream_path, schema, base_url=base_url)

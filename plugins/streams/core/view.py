@@ -40,7 +40,13 @@ log = logging.getLogger("netscript.streams.view")
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One applied change: the collection, key, operation and the new (or None) value."""
+    """One applied change: the collection, key, operation and the new (or None) value.
+
+    Example::
+
+        async for change in view.changes():
+            print(change.collection, change.key, change.operation, change.value)
+    """
 
     collection: str
     key: str
@@ -50,7 +56,14 @@ class Change:
 
 
 class StreamView:
-    """The materialized view of a stream. Create it with :func:`open_stream_view`."""
+    """The materialized view of a stream. Create it with :func:`open_stream_view`.
+
+    Example::
+
+        async with open_stream_view("/workers/executions", schema) as view:
+            await view.wait_until_up_to_date()
+            view.get("execution", "e1"), view.offset
+    """
 
     def __init__(
         self,
