@@ -25,6 +25,7 @@ so retrying could report success for lost data. Restarting recovers from the log
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import os
 import queue
@@ -91,11 +92,11 @@ class _Worker:
         while (job := self._jobs.get()) is not None:
             loop, future, fn, args = job
             try:
-                result = fn(*args)
+                result, error = fn(*args), None
             except BaseException as exc:
-                loop.call_soon_threadsafe(_settle, future, None, exc)
-            else:
-                loop.call_soon_threadsafe(_settle, future, result, None)
+                result, error = None, exc
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (shutdown)
+                loop.call_soon_threadsafe(_settle, future, result, error)
 
     def stop(self) -> None:
         if self._thread is not None:
@@ -186,7 +187,7 @@ class Committer:
                 sync = self._mode is FsyncMode.ALWAYS
                 try:
                     touched = await self._worker.run(self._job, batch, sync)
-                except OSError as exc:
+                except Exception as exc:  # OSError, or a bug: never leave appends waiting
                     self._fail(exc, batch)
                     return
                 if not sync:

@@ -229,3 +229,36 @@ def test_unreadable_metadata_is_set_aside(tmp_path: Path) -> None:
         await store.aclose()
 
     run(scenario())
+
+
+@pytest.mark.parametrize("fault", [OSError(28, "No space left on device"), ValueError("bug")])
+def test_a_failed_write_fails_the_commit_and_stops_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: Exception
+) -> None:
+    from plugins.streams.server.errors import StorageFailure
+    from plugins.streams.server.filestore import store as store_module
+
+    async def scenario() -> None:
+        store = FileStore(tmp_path)
+        await store.create(meta("/s", content_type="text/plain"), [b"kept"])
+
+        def broken(self: object, position: int, frame: bytes) -> None:
+            raise fault  # fault injected: the disk (or our code) fails mid-write
+
+        monkeypatch.setattr(store_module._Stream, "write_frame", broken)
+        commit = await store.append("/s", [b"lost"], StateChange())
+        with pytest.raises(StorageFailure):
+            await asyncio.wait_for(commit.durable(), 5)  # fails, does not hang
+        with pytest.raises(StorageFailure):
+            await store.append("/s", [b"refused"], StateChange())
+        assert store.status()["healthy"] is False
+        await store.aclose()
+
+    run(scenario())
+    reopened = FileStore(tmp_path)  # what was acknowledged is all there is
+
+    async def check() -> None:
+        assert await contents(reopened, "/s") == [b"kept"]
+        await reopened.aclose()
+
+    run(check())
