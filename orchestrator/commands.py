@@ -67,8 +67,6 @@ def _state_dir(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    import httpx
-
     handler = {
         "up": cmd_up,
         "down": cmd_down,
@@ -80,8 +78,13 @@ def run(args: argparse.Namespace) -> int:
     }[args.command]
     try:
         return handler(args)
-    except httpx.HTTPError as exc:
-        raise HostError(f"cannot reach the streams server: {exc}") from None
+    except Exception as exc:
+        # httpx is imported only by the commands that talk to the server (not by `up`,
+        # whose start-up time counts), so its errors are recognised without importing it.
+        httpx = sys.modules.get("httpx")
+        if httpx is not None and isinstance(exc, httpx.HTTPError):
+            raise HostError(f"cannot reach the streams server: {exc}") from None
+        raise
 
 
 # -- up / down ------------------------------------------------------------------------------
