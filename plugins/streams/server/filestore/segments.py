@@ -82,10 +82,6 @@ class SegmentLog:
             self._offsets.append(offset)
             self._last_indexed = (segment, offset)
 
-    @property
-    def index_entries(self) -> int:
-        return len(self._positions)
-
     # -- writing ---------------------------------------------------------------------
 
     def write(self, position: int, frame: bytes) -> None:
