@@ -48,7 +48,7 @@ schema = define_stream_schema(
 producer = create_durable_stream(
     stream_path=path, schema=schema, producer_id="py-bench", base_url=base_url
 )
-producer.flush_sync(timeout=30)  # connected and the stream exists, as the JS side awaits create
+producer.ready_sync(timeout=30)  # connected and the stream exists, as the JS side awaits create
 started = time.perf_counter()
 for i in range(count):
     producer.upsert("execution", {"id": f"e{i % 1000}", "status": "running", "attempt": i})

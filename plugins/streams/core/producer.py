@@ -106,6 +106,7 @@ class DurableStreamProducer:
         self._enqueued = 0
         self._delivered = 0
         self._waiters: list[tuple[int, concurrent.futures.Future[None]]] = []
+        self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._closed = False
         self._idle = False
         self._fatal: BaseException | None = None
@@ -186,6 +187,35 @@ class DurableStreamProducer:
                 "connected": self.connected,
             }
 
+    # -- waiting -------------------------------------------------------------------
+
+    async def ready(self, timeout: float | None = None) -> None:
+        """Wait until the stream exists on the server and our credentials were accepted.
+
+        Writing does not need this (writes are buffered until then); it is for callers that
+        want to fail fast at start-up, or to time only the writes. Raises
+        :class:`StreamDeliveryError` past ``timeout`` (default ``options.flush_timeout``),
+        or the configuration error that stopped the producer.
+
+        Example::
+
+            producer = create_durable_stream("/jobs", schema, "jobs-service")
+            await producer.ready(timeout=5)   # or producer.ready_sync(5) in a plain script
+        """
+        limit = self.options.flush_timeout if timeout is None else timeout
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self._ready)), limit)
+        except TimeoutError:
+            raise self._timeout_error(limit, "not connected") from None
+
+    def ready_sync(self, timeout: float | None = None) -> None:
+        """:meth:`ready` for synchronous code (do not call it from a running event loop)."""
+        limit = self.options.flush_timeout if timeout is None else timeout
+        try:
+            self._ready.result(limit)
+        except concurrent.futures.TimeoutError:
+            raise self._timeout_error(limit, "not connected") from None
+
     # -- flushing ------------------------------------------------------------------
 
     def _flush_future(self) -> concurrent.futures.Future[None]:
@@ -208,13 +238,14 @@ class DurableStreamProducer:
         self._loop.call_soon_threadsafe(self._wake.set)
         return future
 
-    def _timeout_error(self, timeout: float) -> StreamDeliveryError:
+    def _timeout_error(self, timeout: float, what: str = "") -> StreamDeliveryError:
         pending = self.pending
         cause = f"; last error: {self._last_error!r}" if self._last_error else ""
         never = "" if self.connected else " (the server was never reached)"
+        state = what or f"{pending} writes not delivered"
         return StreamDeliveryError(
-            f"{self.stream_path}: {pending} writes not delivered within {timeout:g}s"
-            f"{never}{cause}. They stay buffered and keep retrying."
+            f"{self.stream_path}: {state} within {timeout:g}s"
+            f"{never}{cause}. Writes stay buffered and keep retrying."
         )
 
     async def flush(self, timeout: float | None = None) -> None:
@@ -276,6 +307,11 @@ class DurableStreamProducer:
                 _release(self)
             except Exception as exc:
                 self._fail(exc)
+            finally:
+                if not self._ready.done():
+                    self._ready.set_exception(
+                        StreamClosedError(f"{self.stream_path}: closed before it connected")
+                    )
 
     def _next_batch(self) -> list[bytes] | None:
         with self._lock:
@@ -304,6 +340,8 @@ class DurableStreamProducer:
             else:
                 if response.status_code in (200, 201):
                     self.connected = True
+                    if not self._ready.done():
+                        self._ready.set_result(None)
                     return
                 if response.status_code == 409:
                     raise StreamConfigError(
@@ -411,6 +449,8 @@ class DurableStreamProducer:
         with self._lock:
             self._fatal = exc
             waiters, self._waiters = self._waiters, []
+            if not self._ready.done():
+                waiters.append((0, self._ready))
         for _, future in waiters:
             if not future.done():
                 future.set_exception(self._delivery_error(exc))

@@ -133,6 +133,40 @@ def test_flush_reports_a_server_that_was_never_reached() -> None:
     assert producer.closed
 
 
+def test_ready_waits_for_the_server_and_reports_one_that_is_absent(tmp_path: Path) -> None:
+    port = free_port()
+    producer = create_durable_stream(
+        "/ready/later", SCHEMA, "patient", base_url=f"http://127.0.0.1:{port}", options=FAST_RETRY
+    )
+    server = None
+    try:
+        with pytest.raises(StreamDeliveryError, match=r"not connected within 0.3s \(the server"):
+            producer.ready_sync(0.3)
+        with pytest.raises(StreamDeliveryError, match=r"not connected within 0\.3s"):
+            run(producer.ready(0.3))
+        server = file_server(port, tmp_path / "data")
+        producer.ready_sync(15)  # the server came up: the stream is created, we are connected
+        assert producer.stats()["connected"] is True
+        assert producer.pending == 0
+        run(producer.ready(0.01))  # once ready, always ready: no wait
+        assert read_stream(server.url, "/ready/later") == []
+    finally:
+        close_quietly(producer)
+        if server is not None:
+            server.stop()
+
+
+def test_ready_fails_at_once_when_closed_before_connecting() -> None:
+    producer = create_durable_stream(
+        "/ready/never", SCHEMA, "quitter", base_url=f"http://127.0.0.1:{free_port()}"
+    )
+    close_quietly(producer, timeout=0.1)
+    started = time.monotonic()
+    with pytest.raises(StreamError, match="closed before it connected"):
+        producer.ready_sync(10)
+    assert time.monotonic() - started < 5
+
+
 def test_buffer_overflow_is_observable_and_accepted_writes_arrive() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"

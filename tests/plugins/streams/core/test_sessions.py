@@ -97,6 +97,8 @@ def test_secret_from_the_environment_is_sent(
     try:
         monkeypatch.setenv("STREAMS_SECRET", "wrong")
         refused = create_durable_stream(stream_path, SCHEMA, "svc", base_url=secured.url)
+        with pytest.raises(StreamConfigError, match="refused our credentials"):
+            refused.ready_sync(10)
         refused.upsert("job", {"id": "j0", "name": "refused"})
         with pytest.raises(StreamConfigError, match="refused our credentials"):
             refused.flush_sync(10)
