@@ -101,7 +101,12 @@ class DurableStreamProducer:
         self._headers = {**get_streams_auth(), **(headers or {})}
         self._cancel = cancel
         self._lock = threading.Lock()
-        self._buffer: deque[bytes] = deque()
+        # Writes not yet acknowledged, already cut into request bodies: the delivery loop
+        # takes the first batch whole (O(1)); the last one (``_tail``) is still filling.
+        # A batch stays counted in ``_buffer_bytes`` until the server acknowledges it.
+        self._batches: deque[list[bytes]] = deque()
+        self._tail: list[bytes] | None = None
+        self._tail_size = 0  # the tail's body size: "[" + writes joined by "," + "]"
         self._buffer_bytes = 0
         self._enqueued = 0
         self._delivered = 0
@@ -150,15 +155,23 @@ class DurableStreamProducer:
         if self._closed:
             raise StreamClosedError(f"producer for {self.stream_path} is closed")
         options = self.options
+        size = len(data)
         with self._lock:
             reason = None
-            if len(self._buffer) >= options.max_buffer_events:
+            if self._enqueued - self._delivered >= options.max_buffer_events:
                 reason = f"buffer holds {options.max_buffer_events} events"
-            elif self._buffer_bytes + len(data) > options.max_buffer_bytes:
+            elif self._buffer_bytes + size > options.max_buffer_bytes:
                 reason = f"buffer holds {options.max_buffer_bytes} bytes"
-            if reason is None:
-                self._buffer.append(data)
-                self._buffer_bytes += len(data)
+            else:
+                tail = self._tail
+                if tail is None or self._tail_size + size + 1 > self._batch_limit:
+                    self._tail = [data]
+                    self._batches.append(self._tail)
+                    self._tail_size = size + 2
+                else:
+                    tail.append(data)
+                    self._tail_size += size + 1
+                self._buffer_bytes += size
                 self._enqueued += 1
                 wake = self._idle
                 self._idle = False
@@ -314,19 +327,32 @@ class DurableStreamProducer:
                     )
 
     def _next_batch(self) -> list[bytes] | None:
+        """The oldest batch (left queued until acknowledged), or None when all is sent."""
         with self._lock:
-            if not self._buffer:
+            if not self._batches:
                 self._idle = True
                 return None
-            batch: list[bytes] = []
-            size = 1  # the body is "[" + events joined by "," + "]"
-            limit = self._batch_limit
-            for data in self._buffer:
-                if batch and size + len(data) + 1 > limit:
-                    break
-                batch.append(data)
-                size += len(data) + 1
+            batch = self._batches[0]
+            if batch is self._tail:
+                self._tail = None  # seal it: later writes start the next batch
             return batch
+
+    def _rebatch(self, limit: int) -> None:
+        """Cut every waiting write again, at most ``limit`` bytes a body (after a 413)."""
+        with self._lock:
+            self._batch_limit = limit
+            writes = [data for batch in self._batches for data in batch]
+            self._batches.clear()
+            self._tail = None
+            for data in writes:
+                size = len(data)
+                if self._tail is None or self._tail_size + size + 1 > limit:
+                    self._tail = [data]
+                    self._batches.append(self._tail)
+                    self._tail_size = size + 2
+                else:
+                    self._tail.append(data)
+                    self._tail_size += size + 1
 
     async def _ensure_stream(self, client: httpx.AsyncClient) -> None:
         headers = {**self._headers, "Content-Type": "application/json"}
@@ -382,7 +408,7 @@ class DurableStreamProducer:
             if status in (200, 204):
                 self.seq += 1
                 self.connected = True
-                self._acknowledge(len(batch))
+                self._acknowledge(batch, len(body))
                 return
             if status == 403 and "Producer-Epoch" in response.headers:
                 # Zombie fencing: another session holds a newer epoch. Claim the next one.
@@ -404,7 +430,7 @@ class DurableStreamProducer:
                 continue
             if status == 413 and len(batch) > 1:
                 # The server takes less per request than we send: halve and go again.
-                self._batch_limit = max(1, len(body) // 2)
+                self._rebatch(max(1, len(body) // 2))
                 log.warning(
                     "%s: the server refused %d bytes; batches now at most %d",
                     self.stream_path,
@@ -423,10 +449,12 @@ class DurableStreamProducer:
                 f"{status} {response.text}"
             )
 
-    def _acknowledge(self, count: int) -> None:
+    def _acknowledge(self, batch: list[bytes], body_size: int) -> None:
+        count = len(batch)
         with self._lock:
-            for _ in range(count):
-                self._buffer_bytes -= len(self._buffer.popleft())
+            if self._batches and self._batches[0] is batch:
+                self._batches.popleft()
+            self._buffer_bytes -= body_size - count - 1  # the body less its brackets and commas
             self._delivered += count
             self.batches += 1
             done = [f for target, f in self._waiters if target <= self._delivered]

@@ -265,3 +265,23 @@ def test_a_backlog_is_sent_in_bodies_no_larger_than_max_batch_bytes() -> None:
         close_quietly(producer)
         if server is not None:
             server.stop()
+
+
+def test_a_server_with_a_smaller_body_limit_gets_smaller_batches(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 413 halves the batch size and re-cuts every waiting write; none is lost or reordered."""
+    server = start_server(["--memory", "--max-body-bytes", str(64 * 1024)])
+    producer = create_durable_stream("/small/bodies", SCHEMA, "big-batches", base_url=server.url)
+    try:
+        producer.ready_sync(10)
+        for i in range(5_000):  # ~450 KB: the first batches are cut for 1 MiB bodies
+            producer.upsert("job", {"id": f"j{i}", "name": "y" * 20, "version": i})
+        producer.flush_sync(30)
+        assert producer.stats()["batches"] >= 450_000 // (64 * 1024)
+        messages = read_stream(server.url, "/small/bodies")
+        assert [m["value"]["version"] for m in messages] == list(range(5_000))
+        assert "the server refused" in caplog.text
+    finally:
+        close_quietly(producer)
+        server.stop()
