@@ -1,4 +1,4 @@
-"""``python -m orchestrator.shim PARENT_PID GRACE -- argv...``: run a resource, die with us.
+"""``python -I -S orchestrator/shim.py PARENT_PID GRACE -- argv...``: run a resource, die with us.
 
 The orchestrator starts every resource through this shim, as the leader of a new session
 and process group. The shim asks the kernel for SIGTERM when its parent dies (Linux
@@ -39,7 +39,7 @@ def _watch_parent(parent: int) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) < 4 or argv[2] != "--":
-        print("usage: python -m orchestrator.shim PARENT_PID GRACE -- argv...", file=sys.stderr)
+        print("usage: python -I -S shim.py PARENT_PID GRACE -- argv...", file=sys.stderr)
         return 2
     parent, grace, command = int(argv[0]), float(argv[1]), argv[3:]
     _watch_parent(parent)

@@ -27,7 +27,7 @@ from .process import ChildProcess
 from .states import Health, ResourceState, ResourceStatus
 
 CONDITIONS = ("started", "healthy", "completed")
-STARTUP_PROBE = 0.05  # seconds between probes until a resource is first healthy
+STARTUP_PROBE = 0.01  # seconds between probes until a resource is first healthy
 
 
 def _now() -> str:
