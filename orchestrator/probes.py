@@ -15,7 +15,8 @@ def _shared_client() -> httpx.AsyncClient:
 
     global _client
     if _client is None or _client.is_closed:
-        _client = httpx.AsyncClient(trust_env=False)
+        # Probes are plain http on loopback: verify=False spares loading the CA bundle.
+        _client = httpx.AsyncClient(trust_env=False, verify=False)
     return _client
 
 

@@ -46,6 +46,7 @@ class Supervisor:
         run_secrets: Mapping[str, str],
         on_status: Callable[[ResourceStatus], None] | None = None,
         on_failure: Callable[[str], None] | None = None,
+        on_all_started: Callable[[], None] | None = None,
     ) -> None:
         self.app = app
         self.log = log
@@ -69,6 +70,7 @@ class Supervisor:
         self._stopping = asyncio.Event()
         self._on_status = on_status
         self._on_failure = on_failure
+        self._on_all_started = on_all_started
         self.all_started = asyncio.Event()
 
     # -- set-up ------------------------------------------------------------------------
@@ -113,15 +115,27 @@ class Supervisor:
         """Start every resource's lifecycle task."""
         for name in self.order:
             self._tasks[name] = asyncio.create_task(self._lifecycle(name), name=f"resource {name}")
-        self._watcher = asyncio.create_task(self._watch_all_started())
+        self._check_all_started()  # an app without resources is up at once
 
-    async def _watch_all_started(self) -> None:
-        waits = []
-        for name, resource in self.resources.items():
-            condition = "healthy" if resource.spec.health is not None else "started"
-            waits.append(self._reached[name][condition].wait())
-        await asyncio.gather(*waits)
+    def _reach(self, name: str, condition: str) -> None:
+        """Record that ``name`` reached ``condition``; the first time all are up, say so.
+
+        Synchronous, so "all up" is known the moment it is true, not after whatever else
+        the event loop runs next.
+        """
+        self._reached[name][condition].set()
+        self._check_all_started()
+
+    def _check_all_started(self) -> None:
+        if self.all_started.is_set():
+            return
+        for other, resource in self.resources.items():
+            wanted = "healthy" if resource.spec.health is not None else "started"
+            if not self._reached[other][wanted].is_set():
+                return
         self.all_started.set()
+        if self._on_all_started is not None:
+            self._on_all_started()
 
     async def _wait_for_dependencies(self, resource: Resource) -> bool:
         pending = {d.name: d.condition for d in resource.depends_on}
@@ -215,7 +229,7 @@ class Supervisor:
             self._set(
                 name, state=ResourceState.RUNNING, pid=pid, started_at=_now(), restarts=restarts
             )
-            self._reached[name]["started"].set()
+            self._reach(name, "started")
             health = asyncio.create_task(self._probe_loop(name)) if spec.health else None
             code = await process.wait()
             if health is not None:
@@ -234,7 +248,7 @@ class Supervisor:
                 message=f"exited with code {code}",
             )
             if finished:
-                self._reached[name]["completed"].set()
+                self._reach(name, "completed")
             forced = self._restart_now[name].is_set()
             self._restart_now[name].clear()
             if not forced and not should_restart(spec.restart, code, restarts):
@@ -280,7 +294,7 @@ class Supervisor:
                 if not healthy:
                     healthy = True
                     self._set(name, health=Health.HEALTHY, message="")
-                    self._reached[name]["healthy"].set()
+                    self._reach(name, "healthy")
             else:
                 failures += 1
                 late = not healthy and time.monotonic() - started > check.start_timeout

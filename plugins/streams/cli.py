@@ -50,12 +50,13 @@ def run(args: argparse.Namespace) -> int:
     import httpx
     from rich.console import Console
 
-    from .core.resolvers import get_streams_auth
+    from .core.resolvers import get_streams_auth, needs_tls
 
     console = Console()
     try:
+        base_url = _base_url(args.url)
         with httpx.Client(
-            base_url=_base_url(args.url), headers=get_streams_auth(), timeout=30
+            base_url=base_url, headers=get_streams_auth(), timeout=30, verify=needs_tls(base_url)
         ) as c:
             if args.streams_command == "ls":
                 return _ls(c, console, args)

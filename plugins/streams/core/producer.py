@@ -34,7 +34,7 @@ import httpx
 
 from ._background import background_loop, stop_background_loop, submit
 from .errors import StreamBufferFull, StreamClosedError, StreamConfigError, StreamDeliveryError
-from .resolvers import build_stream_url, get_streams_auth
+from .resolvers import build_stream_url, get_streams_auth, needs_tls
 from .schema import ChangeEvent, StateSchema
 
 log = logging.getLogger("netscript.streams.producer")
@@ -305,7 +305,8 @@ class DurableStreamProducer:
     async def _deliver(self) -> None:
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         timeout = httpx.Timeout(self.options.request_timeout)
-        async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+        verify = needs_tls(self.url)
+        async with httpx.AsyncClient(timeout=timeout, limits=limits, verify=verify) as client:
             try:
                 await self._ensure_stream(client)
                 while True:

@@ -52,6 +52,19 @@ def get_streams_auth(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return {}
 
 
+def needs_tls(url: str) -> bool:
+    """Whether an HTTP client for ``url`` needs TLS certificates (``httpx``'s ``verify``).
+
+    httpx loads the CA bundle for every client it builds (~40 ms); a plain-http client never
+    uses it, so clients pass ``verify=needs_tls(url)``: verification stays on for https.
+
+    Example::
+
+        httpx.AsyncClient(verify=needs_tls(url))  # needs_tls("http://127.0.0.1:4437") is False
+    """
+    return not url.lower().startswith("http://")
+
+
 def build_stream_url(path: str, base_url: str | None = None) -> str:
     """Join a stream path onto the base URL (resolved from the environment if not given).
 

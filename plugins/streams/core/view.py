@@ -31,7 +31,7 @@ import httpx
 from pydantic import BaseModel
 
 from .errors import StreamConfigError, StreamError, StreamSchemaError
-from .resolvers import build_stream_url, get_streams_auth
+from .resolvers import build_stream_url, get_streams_auth, needs_tls
 from .schema import StateSchema
 from .sse import parse_sse, sse_lines
 
@@ -182,7 +182,8 @@ class StreamView:
 
     async def _run(self) -> None:
         attempt = 0
-        async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None)) as client:
+        timeout = httpx.Timeout(30.0, read=None)
+        async with httpx.AsyncClient(timeout=timeout, verify=needs_tls(self.url)) as client:
             while not self.closed:
                 try:
                     progressed = await self._follow(client)

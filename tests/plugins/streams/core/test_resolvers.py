@@ -15,6 +15,7 @@ from netscript import (
     get_streams_url,
     inspect_stream_topic,
 )
+from plugins.streams.core.resolvers import needs_tls
 from tests.plugins.streams.core.helpers import SCHEMA, Execution, Job
 
 ASPIRE = "services__streams__http__0"
@@ -161,3 +162,16 @@ def test_inspection_without_a_stream() -> None:
     assert report["summary"] == "2 collection(s): execution, job"
     assert report["details"]["streamPath"] is None
     assert report["details"]["producerId"] is None
+
+
+@pytest.mark.parametrize(
+    ("url", "tls"),
+    [
+        ("http://127.0.0.1:4437", False),
+        ("HTTP://localhost", False),
+        ("https://streams.example", True),
+        ("HTTPS://streams.example", True),
+    ],
+)
+def test_certificates_are_loaded_only_for_https(url: str, tls: bool) -> None:
+    assert needs_tls(url) is tls
