@@ -88,7 +88,30 @@ def _settings(args: argparse.Namespace) -> Any:
 ORCHESTRATOR_COMMANDS = ("up", "down", "ps", "logs", "graph", "plugins", "restart")
 
 
+def _warm_start(argv: list[str]) -> bool:
+    """For a foreground ``up``, start the app's cached roots before anything is imported."""
+    words = [a for a in argv if a != "--debug"]
+    if words[:1] != ["up"] or {"-h", "--help", "--detach"} & set(words):
+        return False
+    from orchestrator import launch
+
+    launch.begin(words[1:])
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    warm = _warm_start(arguments)
+    try:
+        return _main(arguments)
+    finally:
+        if warm:
+            from orchestrator import launch
+
+            launch.discard_unclaimed()  # an error before the supervisor took them
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command in ORCHESTRATOR_COMMANDS:

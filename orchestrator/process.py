@@ -6,18 +6,23 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
+import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
 import psutil
 
-# The shim is standard library only: run it isolated (-I: no script directory or user
-# paths on sys.path) and without site (-S), which starts Python in ~15 ms instead of ~50.
-SHIM = [sys.executable, "-I", "-S", str(Path(__file__).with_name("shim.py"))]
+from .launch import Prestarted, shim_argv, spawn
+
+LINE_LIMIT = 64 * 1024
+
 
 class ChildProcess:
-    """One resource's process group: its shim, the command, and anything they start."""
+    """One resource's process group: its shim, the command, and anything they start.
+
+    The shim is started with :func:`~orchestrator.launch.spawn` (a plain ``Popen``), so a
+    process prestarted before the event loop existed is adopted the same way.
+    """
 
     def __init__(
         self,
@@ -29,40 +34,77 @@ class ChildProcess:
         grace: float,
     ) -> None:
         self.argv = list(argv)
-        self._env = dict(env)
-        self._cwd = cwd
+        self.full_argv = shim_argv(grace, self.argv)
+        self.env = dict(env)
+        self.cwd = cwd
         self._on_line = on_line
         self._grace = grace
-        self._proc: asyncio.subprocess.Process | None = None
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._exited: asyncio.Future[int] | None = None
         self._reader: asyncio.Task[None] | None = None
+        self.adopted = False
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
+        return self._popen.pid if self._popen else None
 
     @property
     def returncode(self) -> int | None:
-        return self._proc.returncode if self._proc else None
+        if self._exited is None or not self._exited.done():
+            return None
+        return self._exited.result()
 
-    async def start(self) -> int:
-        shim = [*SHIM, str(os.getpid()), str(self._grace)]
-        self._proc = await asyncio.create_subprocess_exec(
-            *shim,
-            "--",
-            *self.argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=self._env,
-            cwd=self._cwd,
-            start_new_session=True,  # its own session and process group: signalled as one
+    async def start(self, prestarted: Prestarted | None = None) -> int:
+        """Start the shim, or adopt ``prestarted`` if it was started exactly so."""
+        if prestarted is not None and prestarted.matches(self.full_argv, self.env, self.cwd):
+            self._popen = prestarted.process
+            self.adopted = True
+        else:
+            self._popen = spawn(self.full_argv, env=self.env, cwd=self.cwd)
+        loop = asyncio.get_running_loop()
+        self._exited = loop.create_future()
+        self._watch_exit(loop, self._popen, self._exited)
+        assert self._popen.stdout is not None
+        stream = asyncio.StreamReader(limit=LINE_LIMIT, loop=loop)
+        await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(stream, loop=loop), self._popen.stdout
         )
-        self._reader = asyncio.create_task(self._read_lines())
-        return self._proc.pid
+        self._reader = asyncio.create_task(self._read_lines(stream))
+        return self._popen.pid
 
-    async def _read_lines(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        stream = self._proc.stdout
+    @staticmethod
+    def _watch_exit(
+        loop: asyncio.AbstractEventLoop, popen: subprocess.Popen[bytes], done: asyncio.Future[int]
+    ) -> None:
+        """Resolve ``done`` with the exit code: a pidfd on the loop, else a waiting thread."""
+
+        def resolve(code: int) -> None:
+            if not done.done():
+                done.set_result(code)
+
+        try:
+            pidfd = os.pidfd_open(popen.pid)
+        except (AttributeError, OSError):
+
+            def wait() -> None:
+                code = popen.wait()
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                    loop.call_soon_threadsafe(resolve, code)
+
+            threading.Thread(target=wait, name=f"wait {popen.pid}", daemon=True).start()
+            return
+
+        def readable() -> None:
+            code = popen.poll()
+            if code is not None:
+                loop.remove_reader(pidfd)
+                os.close(pidfd)
+                resolve(code)
+
+        loop.add_reader(pidfd, readable)
+        readable()  # it may have exited before the reader was in place
+
+    async def _read_lines(self, stream: asyncio.StreamReader) -> None:
         while True:
             try:
                 line = await stream.readline()
@@ -73,33 +115,33 @@ class ChildProcess:
             self._on_line(line.decode("utf-8", errors="replace").rstrip("\r\n"))
 
     async def wait(self) -> int:
-        assert self._proc is not None
-        code = await self._proc.wait()
+        assert self._exited is not None
+        code = await asyncio.shield(self._exited)
         if self._reader is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._reader), 2)
         return code
 
     def descendants(self) -> list[psutil.Process]:
-        if self._proc is None:
+        if self._popen is None:
             return []
         try:
-            return psutil.Process(self._proc.pid).children(recursive=True)
+            return psutil.Process(self._popen.pid).children(recursive=True)
         except psutil.Error:
             return []
 
     async def stop(self, grace: float | None = None) -> int:
         """SIGTERM the group, wait ``grace`` seconds, SIGKILL what is left. Returns the code."""
-        assert self._proc is not None
+        assert self._popen is not None and self._exited is not None
         grace = self._grace if grace is None else grace
-        if self._proc.returncode is not None:
-            return self._proc.returncode
+        if self._exited.done():
+            return self._exited.result()
         tree = self.descendants()  # before signalling: some may leave the group (setsid)
-        _signal_group(self._proc.pid, signal.SIGTERM)
+        _signal_group(self._popen.pid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(self._proc.wait(), grace)
+            await asyncio.wait_for(asyncio.shield(self._exited), grace)
         except TimeoutError:
-            _signal_group(self._proc.pid, signal.SIGKILL)
+            _signal_group(self._popen.pid, signal.SIGKILL)
         # Whatever escaped the group: grandchildren first, so no zombie outlives its parent.
         for process in reversed(tree):
             with contextlib.suppress(psutil.Error):
@@ -109,10 +151,10 @@ class ChildProcess:
 
     def kill_now(self) -> None:
         """SIGKILL the whole tree at once (a second Ctrl-C)."""
-        if self._proc is None or self._proc.returncode is not None:
+        if self._popen is None or self.returncode is not None:
             return
         tree = self.descendants()
-        _signal_group(self._proc.pid, signal.SIGKILL)
+        _signal_group(self._popen.pid, signal.SIGKILL)
         for process in reversed(tree):
             with contextlib.suppress(psutil.Error):
                 process.kill()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from host.errors import HostError
 from host.model import App
 
+from . import launch
 from .env import service_url
 from .logs import ConsoleLog
 from .probes import close_probes
@@ -135,6 +136,8 @@ class Orchestrator:
         elapsed = time.monotonic() - self._started_at
         count = len(self.app.resources)
         self.log.event(f"all {count} resources up in {elapsed:.2f}s", style="bold green")
+        # The next `up` of this app starts these roots before it loads anything.
+        launch.save(self.supervisor.recipes.values())
 
     def _on_failure(self, reason: str) -> None:
         self.log.event(f"failed: {reason}", style="bold red")

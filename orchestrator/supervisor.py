@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from host.model import App, HostError, Resource
 
+from . import launch
 from .backoff import restart_delay, should_restart
 from .env import build_environment, service_url
 from .logs import ConsoleLog
@@ -72,6 +73,8 @@ class Supervisor:
         self._on_failure = on_failure
         self._on_all_started = on_all_started
         self.all_started = asyncio.Event()
+        self._prestarted: dict[str, launch.Prestarted] = {}
+        self.recipes: dict[str, launch.Recipe] = {}  # how each root was first started
 
     # -- set-up ------------------------------------------------------------------------
 
@@ -91,6 +94,13 @@ class Supervisor:
         """Fixed ports must be free (a clear error names the holder); dynamic ones are picked."""
         for name in self.order:
             spec = self.resources[name].spec
+            prestarted = launch.peek(name) if not self.resources[name].depends_on else None
+            warm_port = prestarted.port if prestarted is not None else None
+            if warm_port is not None and (
+                spec.port == warm_port or (spec.port is None and spec.dynamic_port)
+            ):
+                self.ports[name] = warm_port  # a warm start holds it already
+                continue
             if spec.port is not None:
                 try:
                     check_port_free(spec.port)
@@ -113,6 +123,12 @@ class Supervisor:
 
     def start(self) -> None:
         """Start every resource's lifecycle task."""
+        for name in self.order:
+            if not self.resources[name].depends_on:
+                prestarted = launch.claim(name)
+                if prestarted is not None:
+                    self._prestarted[name] = prestarted
+        launch.discard_unclaimed()  # roots of an earlier run that this app does not have
         for name in self.order:
             self._tasks[name] = asyncio.create_task(self._lifecycle(name), name=f"resource {name}")
         self._check_all_started()  # an app without resources is up at once
@@ -219,13 +235,34 @@ class Supervisor:
                 url=url,
                 health=Health.UNKNOWN,
             )
+            prestarted = self._prestarted.pop(name, None)
+            if prestarted is not None and not prestarted.matches(
+                process.full_argv, process.env, process.cwd
+            ):
+                await self._discard(name, prestarted)
+                prestarted = None
             try:
-                pid = await process.start()
+                pid = await process.start(prestarted)
             except OSError as exc:
                 self._set(name, state=ResourceState.FAILED_TO_START, message=str(exc))
                 self._fail(name, f"failed to start: {exc}")
                 return
             self._procs[name] = process
+            if process.adopted:
+                self.log.event(f"{name}: warm start (launched before the plugins were loaded)")
+            if restarts == 0 and not resource.depends_on:
+                self.recipes[name] = launch.recipe_for(
+                    name,
+                    argv=process.argv,
+                    cwd=process.cwd,
+                    grace=self.grace,
+                    env=process.env,
+                    base=os.environ,
+                    secret_keys=self._secrets_for(resource),
+                    port=port,
+                    dynamic_port=spec.dynamic_port,
+                    port_keys=["PORT", *spec.port_env],
+                )
             self._set(
                 name, state=ResourceState.RUNNING, pid=pid, started_at=_now(), restarts=restarts
             )
@@ -265,6 +302,11 @@ class Supervisor:
             self.log.event(f"{name} exited with code {code}; restart {restarts} in {delay:.1f}s")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def _discard(self, name: str, prestarted: launch.Prestarted) -> None:
+        """Stop a warm-started process the loaded app would have started differently."""
+        self.log.event(f"{name}: the app changed since the last run; starting it afresh")
+        await asyncio.to_thread(launch.stop, [prestarted], self.grace)
 
     def _line_sink(self, name: str) -> Callable[[str], None]:
         def sink(text: str) -> None:
@@ -349,3 +391,4 @@ class Supervisor:
 
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs.values() if p.pid is not None]
+

@@ -1,0 +1,358 @@
+"""Warm start: launch the app's first resources before its plugins are even loaded.
+
+``netscript up`` must import pydantic and pluggy, run the config file and every plugin's
+hooks before it knows what to start: ~0.3 s, during which nothing runs. But what the
+*roots* of the dependency graph (resources that wait for nothing, e.g. ``streams``) are
+started with rarely changes between runs. So every run that comes up records, in
+``<state dir>/launch.json``, how it started each root (argv, cwd, environment; never a
+secret's value) and a fingerprint of what decided that: the config file and every loaded
+module's file (path, mtime, size), the directories on ``sys.path``, the Python
+executable, the working directory and the whole environment the command was given.
+
+The next ``netscript up`` with the same fingerprint starts those roots at once, from this
+module (standard library only: it runs before anything heavy is imported), then loads
+the app as usual. The supervisor adopts a prestarted process only if the loaded app
+would have started exactly the same argv, cwd and environment; anything else is stopped
+and started afresh, so the cache can make ``up`` faster but never start it differently.
+A root's dynamic port is picked anew each run. The fingerprint, any mismatch, or a
+running orchestrator for the same state folder make this a cold start, as if no cache
+existed. Delete ``launch.json`` (or set ``NETSCRIPT_WARM_START=0``) to always start cold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CACHE_FILE = "launch.json"
+VERSION = 1
+CONFIG_FILE = "netscript.config.py"
+
+# The shim is standard library only: run it isolated (-I: no script directory or user
+# paths on sys.path) and without site (-S), which starts Python in ~15 ms instead of ~50.
+SHIM = [sys.executable, "-I", "-S", str(Path(__file__).with_name("shim.py"))]
+
+
+def shim_argv(grace: float, argv: Iterable[str]) -> list[str]:
+    """The full command line of a resource: the shim, watching this process, then ``argv``."""
+    return [*SHIM, str(os.getpid()), str(grace), "--", *argv]
+
+
+def spawn(
+    full_argv: list[str], *, env: Mapping[str, str], cwd: str | None
+) -> subprocess.Popen[bytes]:
+    """Start a resource's shim: its own session and process group, output on one pipe."""
+    return subprocess.Popen(
+        full_argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=dict(env),
+        cwd=cwd,
+        start_new_session=True,  # its own session and process group: signalled as one
+    )
+
+
+def run_secrets(environ: Mapping[str, str]) -> str:
+    """The run's streams secret: the user's, or a fresh one (set in ``os.environ``)."""
+    secret = environ.get("STREAMS_SECRET") or environ.get("DURABLE_STREAMS_SECRET")
+    return secret or secrets.token_urlsafe(32)
+
+
+# -- the fingerprint --------------------------------------------------------------------
+
+
+def environment_digest(environ: Mapping[str, str]) -> str:
+    """A digest of the environment the command was given (order does not matter)."""
+    encoded = json.dumps(sorted(environ.items())).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def _stat(path: str) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_mtime_ns, st.st_size]
+
+
+def loaded_files() -> list[str]:
+    """The file of every module loaded so far (the config file's and plugins' among them)."""
+    files = set()
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str):
+            files.add(path)
+    return sorted(files)
+
+
+def fingerprint(
+    config: Path, files: Iterable[str], environ: Mapping[str, str], paths: Iterable[str]
+) -> dict[str, Any]:
+    return {
+        "version": VERSION,
+        "config": str(config),
+        "python": sys.executable,
+        "cwd": os.getcwd(),
+        "environment": environment_digest(environ),
+        "files": {path: _stat(path) for path in [str(config), *files]},
+        "paths": {path: _stat(path) for path in paths if path},
+    }
+
+
+def _still_true(
+    recorded: Mapping[str, Any], config: Path, environ: Mapping[str, str], paths: Iterable[str]
+) -> bool:
+    if (
+        recorded.get("version") != VERSION
+        or recorded.get("config") != str(config)
+        or recorded.get("python") != sys.executable
+        or recorded.get("cwd") != os.getcwd()
+        or recorded.get("environment") != environment_digest(environ)
+        or recorded.get("paths") != {path: _stat(path) for path in paths if path}
+    ):
+        return False
+    files = recorded.get("files")
+    return isinstance(files, dict) and all(_stat(path) == stat for path, stat in files.items())
+
+
+# -- recipes -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a root resource was started, minus what changes every run."""
+
+    name: str
+    argv: list[str]  # the resource's own command (the shim is added at launch)
+    cwd: str | None
+    grace: float
+    env: dict[str, str]  # what differs from the orchestrator's own environment
+    secret_keys: list[str]  # filled with the run's secret at launch, never stored
+    port: int | None
+    dynamic_port: bool
+    port_keys: list[str]  # variables that carry the port (PORT, the spec's port_env)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Recipe:
+        return cls(
+            name=str(data["name"]),
+            argv=[str(a) for a in data["argv"]],
+            cwd=None if data["cwd"] is None else str(data["cwd"]),
+            grace=float(data["grace"]),
+            env={str(k): str(v) for k, v in data["env"].items()},
+            secret_keys=[str(k) for k in data["secret_keys"]],
+            port=None if data["port"] is None else int(data["port"]),
+            dynamic_port=bool(data["dynamic_port"]),
+            port_keys=[str(k) for k in data["port_keys"]],
+        )
+
+
+def recipe_for(
+    name: str,
+    *,
+    argv: list[str],
+    cwd: str | None,
+    grace: float,
+    env: Mapping[str, str],
+    base: Mapping[str, str],
+    secret_keys: Iterable[str],
+    port: int | None,
+    dynamic_port: bool,
+    port_keys: Iterable[str],
+) -> Recipe:
+    secret = set(secret_keys)
+    return Recipe(
+        name=name,
+        argv=list(argv),
+        cwd=cwd,
+        grace=grace,
+        env={k: v for k, v in env.items() if base.get(k) != v and k not in secret},
+        secret_keys=sorted(secret),
+        port=port,
+        dynamic_port=dynamic_port,
+        port_keys=list(port_keys),
+    )
+
+
+# -- the cache ---------------------------------------------------------------------------
+
+
+def predicted_state_dir(config: Path, environ: Mapping[str, str]) -> Path:
+    """Where the state folder is unless the config file moves it (then the cache stays here)."""
+    raw = environ.get("NETSCRIPT_STATE_DIR")
+    return config.parent / Path(raw or ".netscript").expanduser()
+
+
+def cache_path(config: Path, environ: Mapping[str, str]) -> Path:
+    return predicted_state_dir(config, environ) / CACHE_FILE
+
+
+# What the command was given, before anything changed it (captured by ``begin``).
+_startup: tuple[Path, dict[str, str], list[str]] | None = None
+
+
+def save(recipes: Iterable[Recipe]) -> None:
+    """Record this run's roots (atomically; a failure to write only costs the next warm start)."""
+    if _startup is None:
+        return  # not started through ``begin`` (e.g. an orchestrator built in a test)
+    config, environ, paths = _startup
+    path = cache_path(config, environ)
+    record = {
+        "fingerprint": fingerprint(config, loaded_files(), environ, paths),
+        "roots": [recipe.__dict__ for recipe in recipes],
+    }
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(record))
+        tmp.replace(path)
+
+
+def load(
+    config: Path, environ: Mapping[str, str], paths: Iterable[str]
+) -> list[Recipe] | None:
+    """The recorded roots, if the fingerprint still holds; None otherwise."""
+    try:
+        record = json.loads(cache_path(config, environ).read_text())
+        if not _still_true(record["fingerprint"], config, environ, paths):
+            return None
+        return [Recipe.from_json(root) for root in record["roots"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+# -- prestarting -------------------------------------------------------------------------
+
+
+@dataclass
+class Prestarted:
+    """A root started from the cache, waiting for the supervisor to adopt it."""
+
+    process: subprocess.Popen[bytes]
+    full_argv: list[str]
+    env: dict[str, str]
+    cwd: str | None
+    port: int | None
+
+    def matches(self, full_argv: list[str], env: Mapping[str, str], cwd: str | None) -> bool:
+        return self.full_argv == full_argv and self.env == dict(env) and self.cwd == cwd
+
+
+_prestarted: dict[str, Prestarted] = {}
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _orchestrator_running(state_dir: Path) -> bool:
+    try:
+        pid = int(json.loads((state_dir / "run.json").read_text())["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return True
+
+
+def config_from_argv(argv: list[str]) -> Path:
+    """``--config PATH`` / ``--config=PATH`` of an ``up`` command line, or the default."""
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            return Path(argv[i + 1]).resolve()
+        if arg.startswith("--config="):
+            return Path(arg.split("=", 1)[1]).resolve()
+    return Path.cwd() / CONFIG_FILE
+
+
+def begin(argv: list[str]) -> None:
+    """Note what ``netscript up ARGV`` was given, and start the cached roots; never raises.
+
+    Also fixes the run's streams secret in ``os.environ`` (the orchestrator keeps it), so
+    the prestarted processes and the ones started later share it.
+    """
+    global _startup
+    environ = dict(os.environ)
+    paths = list(sys.path)
+    config = config_from_argv(argv)
+    _startup = (config, environ, paths)
+    if environ.get("NETSCRIPT_WARM_START", "1") == "0":
+        return
+    try:
+        recipes = load(config, environ, paths)
+        if not recipes or _orchestrator_running(predicted_state_dir(config, environ)):
+            return
+        fixed = [r.port for r in recipes if r.port is not None and not r.dynamic_port]
+        if not all(_port_free(port) for port in fixed):
+            return  # the cold path names the holder
+        secret = run_secrets(environ)
+        os.environ["STREAMS_SECRET"] = secret
+        base = dict(os.environ)
+        for recipe in recipes:
+            port = _free_port() if recipe.dynamic_port else recipe.port
+            env = {**base, **recipe.env}
+            if port is not None:
+                env.update({key: str(port) for key in recipe.port_keys})
+            for key in recipe.secret_keys:
+                env[key] = base.get(key) or secret
+            full_argv = shim_argv(recipe.grace, recipe.argv)
+            process = spawn(full_argv, env=env, cwd=recipe.cwd)
+            _prestarted[recipe.name] = Prestarted(process, full_argv, env, recipe.cwd, port)
+    except Exception:  # a warm start is an optimisation: any surprise means a cold one
+        discard_unclaimed()
+
+
+def peek(name: str) -> Prestarted | None:
+    return _prestarted.get(name)
+
+
+def claim(name: str) -> Prestarted | None:
+    """Take the prestarted process of ``name`` (the caller then owns it)."""
+    return _prestarted.pop(name, None)
+
+
+def discard_unclaimed(grace: float = 2.0) -> None:
+    """Stop every prestarted process nobody claimed."""
+    leftovers = list(_prestarted.values())
+    _prestarted.clear()
+    stop(leftovers, grace)
+
+
+def stop(leftovers: list[Prestarted], grace: float) -> None:
+    """SIGTERM each one's process group, wait up to ``grace`` seconds, then SIGKILL."""
+    for item in leftovers:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(item.process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for item in leftovers:
+        try:
+            item.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(item.process.pid, signal.SIGKILL)
+            item.process.wait()
+        if item.process.stdout is not None:
+            item.process.stdout.close()
