@@ -4,10 +4,12 @@ Ours (``create_durable_stream``: pydantic-validated upserts, idempotent delivery
 the official JS client's ``IdempotentProducer`` (pre-serialized JSON strings, up to 5
 batches in flight), each in its own process, against the same server (ours, file store,
 fsync=always) in the same run, alternating. Each side writes N State Protocol upserts of
-the same shape to its own stream; the clock stops when flush() returns.
+the same shape to its own stream. Each side's clock starts once its stream exists and
+the server took its credentials (JS: ``await DurableStream.create``; ours:
+``producer.ready_sync()``) and stops when flush() returns.
 
     cd bench/node && npm ci && cd ../..
-    python bench/producer_throughput.py                  # 100,000 upserts, 3 rounds
+    python bench/producer_throughput.py                  # 100,000 upserts, 5 rounds
     python bench/producer_throughput.py --count 20000 --rounds 1
 
 Loopback only; the server is ended by its PID, also on failure.
@@ -124,7 +126,7 @@ def run_side(side: str, base_url: str, path: str, count: int, secret: str) -> di
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if not (NODE_DIR / "node_modules" / "@durable-streams" / "client").exists():
