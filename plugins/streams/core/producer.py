@@ -120,6 +120,9 @@ class DurableStreamProducer:
         self.epoch = _new_epoch()
         self.seq = 0
         self._batch_limit = self.options.max_batch_bytes
+        self._max_events = self.options.max_buffer_events
+        self._max_bytes = self.options.max_buffer_bytes
+        self._collections = dict(schema.collections)
         self.retries = 0
         self.batches = 0
         self._loop = background_loop()
@@ -135,10 +138,12 @@ class DurableStreamProducer:
 
     def upsert(self, entity_type: str, value: Any) -> None:
         """Enqueue an upsert of ``value`` into collection ``entity_type``."""
-        self._enqueue(self.schema[entity_type].encode("upsert", value))
+        collection = self._collections.get(entity_type) or self.schema[entity_type]
+        self._enqueue(collection.encode("upsert", value))
 
     def insert(self, entity_type: str, value: Any) -> None:
-        self._enqueue(self.schema[entity_type].encode("insert", value))
+        collection = self._collections.get(entity_type) or self.schema[entity_type]
+        self._enqueue(collection.encode("insert", value))
 
     def update(self, entity_type: str, value: Any, *, old_value: Any = None) -> None:
         self.publish(self.schema[entity_type].update(value, old_value=old_value))
@@ -152,36 +157,42 @@ class DurableStreamProducer:
         self._enqueue(event.to_bytes())
 
     def _enqueue(self, data: bytes) -> None:
+        # The hot path of every write: attribute reads kept few, one lock, no allocation
+        # beyond the list append.
         if self._closed:
             raise StreamClosedError(f"producer for {self.stream_path} is closed")
-        options = self.options
         size = len(data)
         with self._lock:
-            reason = None
-            if self._enqueued - self._delivered >= options.max_buffer_events:
-                reason = f"buffer holds {options.max_buffer_events} events"
-            elif self._buffer_bytes + size > options.max_buffer_bytes:
-                reason = f"buffer holds {options.max_buffer_bytes} bytes"
-            else:
+            if (
+                self._enqueued - self._delivered < self._max_events
+                and self._buffer_bytes + size <= self._max_bytes
+            ):
                 tail = self._tail
-                if tail is None or self._tail_size + size + 1 > self._batch_limit:
+                if tail is not None and self._tail_size + size < self._batch_limit:
+                    tail.append(data)  # it fits: the body grows by "," + data
+                    self._tail_size += size + 1
+                else:
                     self._tail = [data]
                     self._batches.append(self._tail)
-                    self._tail_size = size + 2
-                else:
-                    tail.append(data)
-                    self._tail_size += size + 1
+                    self._tail_size = size + 2  # "[" + data + "]"
                 self._buffer_bytes += size
                 self._enqueued += 1
-                wake = self._idle
+                if not self._idle:
+                    return
                 self._idle = False
-        if reason is not None:
-            if options.on_overflow is not None:
-                options.on_overflow(ChangeEvent.model_validate_json(data), reason)
-                return
-            raise StreamBufferFull(f"{self.stream_path}: {reason}; the write was not accepted")
-        if wake:
+                reason = None
+            elif self._enqueued - self._delivered >= self._max_events:
+                reason = f"buffer holds {self._max_events} events"
+            else:
+                reason = f"buffer holds {self._max_bytes} bytes"
+        if reason is None:
             self._loop.call_soon_threadsafe(self._wake.set)
+            return
+        on_overflow = self.options.on_overflow
+        if on_overflow is not None:
+            on_overflow(ChangeEvent.model_validate_json(data), reason)
+            return
+        raise StreamBufferFull(f"{self.stream_path}: {reason}; the write was not accepted")
 
     @property
     def pending(self) -> int:
