@@ -5,10 +5,12 @@ Imports stay lazy so ``netscript --help`` does not pay for Quart and Hypercorn.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # argparse is imported after a warm start has launched the app's roots
+    import argparse
 
 
 def _serve_flags(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +41,8 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="netscript",
         description="NetScript: a local orchestrator with a durable-streams backbone.",

@@ -25,16 +25,17 @@ import contextlib
 import hashlib
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+# Imports stay few and light (no dataclasses, secrets or asyncio): this module runs on the
+# critical path of a warm start, before the first process is launched.
 
 CACHE_FILE = "launch.json"
 VERSION = 1
@@ -65,10 +66,10 @@ def spawn(
     )
 
 
-def run_secrets(environ: Mapping[str, str]) -> str:
-    """The run's streams secret: the user's, or a fresh one (set in ``os.environ``)."""
+def run_secret(environ: Mapping[str, str]) -> str:
+    """The run's streams secret: the user's, or a fresh random one (256 bits, hex)."""
     secret = environ.get("STREAMS_SECRET") or environ.get("DURABLE_STREAMS_SECRET")
-    return secret or secrets.token_urlsafe(32)
+    return secret or os.urandom(32).hex()
 
 
 # -- the fingerprint --------------------------------------------------------------------
@@ -131,8 +132,7 @@ def _still_true(
 # -- recipes -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Recipe:
+class Recipe(NamedTuple):
     """How a root resource was started, minus what changes every run."""
 
     name: str
@@ -212,7 +212,7 @@ def save(recipes: Iterable[Recipe]) -> None:
     path = cache_path(config, environ)
     record = {
         "fingerprint": fingerprint(config, loaded_files(), environ, paths),
-        "roots": [recipe.__dict__ for recipe in recipes],
+        "roots": [recipe._asdict() for recipe in recipes],
     }
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -237,8 +237,7 @@ def load(
 # -- prestarting -------------------------------------------------------------------------
 
 
-@dataclass
-class Prestarted:
+class Prestarted(NamedTuple):
     """A root started from the cache, waiting for the supervisor to adopt it."""
 
     process: subprocess.Popen[bytes]
@@ -308,7 +307,7 @@ def begin(argv: list[str]) -> None:
         fixed = [r.port for r in recipes if r.port is not None and not r.dynamic_port]
         if not all(_port_free(port) for port in fixed):
             return  # the cold path names the holder
-        secret = run_secrets(environ)
+        secret = run_secret(environ)
         os.environ["STREAMS_SECRET"] = secret
         base = dict(os.environ)
         for recipe in recipes:

@@ -7,7 +7,6 @@ import contextlib
 import importlib
 import json
 import os
-import secrets
 import signal
 import time
 from pathlib import Path
@@ -69,8 +68,7 @@ class Orchestrator:
         self.exit_on_failure = exit_on_failure or bool(config.exit_on_failure)
         # One secret per run (unless the user set one): the streams server requires it and
         # every resource that depends on streams receives it.
-        secret = os.environ.get("STREAMS_SECRET") or os.environ.get("DURABLE_STREAMS_SECRET")
-        self.secret = secret or secrets.token_urlsafe(32)
+        self.secret = launch.run_secret(os.environ)
         os.environ["STREAMS_SECRET"] = self.secret  # for our own producers
         self.log = ConsoleLog(
             [r.name for r in app.resources], log_dir=self.state_dir / "logs", color=color

@@ -9,16 +9,16 @@ waits GRACE seconds, then SIGKILLs what is left. Standard library only: it start
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import signal
-import subprocess
 import sys
-import threading
 import time
 
 PR_SET_PDEATHSIG = 1
+
+# Imports stay few (no subprocess, contextlib or threading up front): the shim sits on the
+# critical path of every resource's start.
 
 
 def _watch_parent(parent: int) -> None:
@@ -28,6 +28,7 @@ def _watch_parent(parent: int) -> None:
             return
     except (OSError, AttributeError):
         pass
+    import threading
 
     def poll() -> None:  # no prctl: notice the parent's death by polling
         while os.getppid() == parent:
@@ -35,6 +36,13 @@ def _watch_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=poll, daemon=True).start()
+
+
+def _signal_group(sig: int) -> None:
+    try:  # noqa: SIM105  (contextlib would cost the shim's start an import)
+        os.killpg(os.getpgrp(), sig)
+    except ProcessLookupError:
+        pass
 
 
 def main(argv: list[str]) -> int:
@@ -46,36 +54,40 @@ def main(argv: list[str]) -> int:
     if os.getppid() != parent:  # the parent died before the watch was in place
         return 1
     try:
-        child = subprocess.Popen(command)
+        child = os.posix_spawnp(command[0], command, os.environ)
     except OSError as exc:
         print(f"cannot start {command[0]}: {exc.strerror}", file=sys.stderr)
         return 127
-    stopping = threading.Event()
+    stopping = False
+    exited: list[bool] = []
 
     def stop(signum: int, _frame: object) -> None:
-        if stopping.is_set():
+        nonlocal stopping
+        if stopping:
             return
-        stopping.set()
+        stopping = True
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if os.getppid() != parent:
             # The orchestrator died (parent-death signal): tell the group ourselves. While it
             # lives, it signals the whole group itself; a second signal could cut a child's
             # clean shutdown short.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(os.getpgrp(), signal.SIGTERM)
+            _signal_group(signal.SIGTERM)
+        import threading
 
         def deadline() -> None:
-            try:
-                child.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(os.getpgrp(), signal.SIGKILL)
+            end = time.monotonic() + grace
+            while not exited and time.monotonic() < end:
+                time.sleep(0.05)
+            if not exited:
+                _signal_group(signal.SIGKILL)
 
         threading.Thread(target=deadline, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    code = child.wait()
+    _, status = os.waitpid(child, 0)  # retried across signals (PEP 475)
+    exited.append(True)
+    code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
 
 
