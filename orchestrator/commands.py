@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import signal
@@ -91,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from .run import Orchestrator, read_run_file
+    from .launch import read_run_file
 
     app = _load(args)
     running = read_run_file(Path(app.config.state_dir))
@@ -99,9 +98,58 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise HostError(f"already running (PID {running['pid']}); `netscript down` stops it")
     if args.detach:
         return _detach(args, app)
-    color = not (args.no_color or app.config.no_color or os.environ.get("NO_COLOR"))
-    orchestrator_ = Orchestrator(app, color=color, exit_on_failure=args.exit_on_failure)
-    return asyncio.run(orchestrator_.run())
+    from . import launch
+
+    try:
+        _launch_roots(app)
+        import asyncio  # asyncio, rich, psutil and the supervisor load while the roots start
+
+        from .run import Orchestrator
+
+        color = not (args.no_color or app.config.no_color or os.environ.get("NO_COLOR"))
+        orchestrator_ = Orchestrator(app, color=color, exit_on_failure=args.exit_on_failure)
+        return asyncio.run(orchestrator_.run())
+    finally:
+        launch.discard_unclaimed()  # launched, but the run failed before adopting them
+
+
+def _launch_roots(app: App) -> None:
+    """Launch the resources that wait for nothing now, before the supervisor is even imported.
+
+    The supervisor adopts each one, having checked it would have started it exactly so
+    (else it stops it and starts its own). Roots a warm start launched are left alone; a
+    fixed port already taken is left to the supervisor, which names the holder.
+    """
+    from . import launch
+    from .env import build_environment, resource_argv
+
+    secret = launch.run_secret(os.environ)
+    os.environ["STREAMS_SECRET"] = secret  # the orchestrator keeps it, as with a warm start
+    run_secrets = {"STREAMS_SECRET": secret, "DURABLE_STREAMS_SECRET": secret}
+    for resource in app.resources:
+        spec = resource.spec
+        if resource.depends_on or launch.peek(resource.name) is not None:
+            continue
+        if spec.port is not None:
+            if not launch.port_free(spec.port):
+                continue
+            port: int | None = spec.port
+        else:
+            port = launch.free_port() if spec.dynamic_port else None
+        env = build_environment(
+            resource,
+            base=os.environ,
+            ports={resource.name: port} if port is not None else {},
+            run_secrets={k: v for k, v in run_secrets.items() if k in spec.secrets},
+        )
+        launch.launch_now(
+            resource.name,
+            resource_argv(resource),
+            env=env,
+            cwd=spec.cwd or str(app.config.project_dir),
+            grace=float(app.config.grace_period),
+            port=port,
+        )
 
 
 def _detach(args: argparse.Namespace, app: App) -> int:

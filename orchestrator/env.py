@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 
 from host.model import Resource
+
+
+def resource_argv(resource: Resource) -> list[str]:
+    """The command line of a resource: ``python -m module`` or its command, then its args."""
+    spec = resource.spec
+    if spec.module is not None:
+        return [sys.executable, "-m", spec.module, *spec.args]
+    assert spec.command is not None
+    return [*spec.command, *spec.args]
 
 
 def env_name(resource: str) -> str:

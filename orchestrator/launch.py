@@ -245,6 +245,7 @@ class Prestarted(NamedTuple):
     env: dict[str, str]
     cwd: str | None
     port: int | None
+    warm: bool  # from the cache (else launched right after loading, before the supervisor)
 
     def matches(self, full_argv: list[str], env: Mapping[str, str], cwd: str | None) -> bool:
         return self.full_argv == full_argv and self.env == dict(env) and self.cwd == cwd
@@ -253,7 +254,22 @@ class Prestarted(NamedTuple):
 _prestarted: dict[str, Prestarted] = {}
 
 
-def _port_free(port: int) -> bool:
+def launch_now(
+    name: str,
+    argv: list[str],
+    *,
+    env: Mapping[str, str],
+    cwd: str | None,
+    grace: float,
+    port: int | None,
+) -> None:
+    """Launch a root the loaded app starts, ahead of the supervisor (which adopts it)."""
+    full_argv = shim_argv(grace, argv)
+    process = spawn(full_argv, env=env, cwd=cwd)
+    _prestarted[name] = Prestarted(process, full_argv, dict(env), cwd, port, False)
+
+
+def port_free(port: int) -> bool:
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))
@@ -262,19 +278,24 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _orchestrator_running(state_dir: Path) -> bool:
+def read_run_file(state_dir: Path) -> dict[str, Any] | None:
+    """The running orchestrator's record (``run.json``), if one is running for this project."""
     try:
-        pid = int(json.loads((state_dir / "run.json").read_text())["pid"])
-        os.kill(pid, 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return True
+        record: dict[str, Any] = json.loads((state_dir / "run.json").read_text())
+        os.kill(int(record["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # none, unreadable, or stale: that orchestrator is gone
+    return record
+
+
+def _orchestrator_running(state_dir: Path) -> bool:
+    return read_run_file(state_dir) is not None
 
 
 def config_from_argv(argv: list[str]) -> Path:
@@ -305,13 +326,13 @@ def begin(argv: list[str]) -> None:
         if not recipes or _orchestrator_running(predicted_state_dir(config, environ)):
             return
         fixed = [r.port for r in recipes if r.port is not None and not r.dynamic_port]
-        if not all(_port_free(port) for port in fixed):
+        if not all(port_free(port) for port in fixed):
             return  # the cold path names the holder
         secret = run_secret(environ)
         os.environ["STREAMS_SECRET"] = secret
         base = dict(os.environ)
         for recipe in recipes:
-            port = _free_port() if recipe.dynamic_port else recipe.port
+            port = free_port() if recipe.dynamic_port else recipe.port
             env = {**base, **recipe.env}
             if port is not None:
                 env.update({key: str(port) for key in recipe.port_keys})
@@ -319,7 +340,7 @@ def begin(argv: list[str]) -> None:
                 env[key] = base.get(key) or secret
             full_argv = shim_argv(recipe.grace, recipe.argv)
             process = spawn(full_argv, env=env, cwd=recipe.cwd)
-            _prestarted[recipe.name] = Prestarted(process, full_argv, env, recipe.cwd, port)
+            _prestarted[recipe.name] = Prestarted(process, full_argv, env, recipe.cwd, port, True)
     except Exception:  # a warm start is an optimisation: any surprise means a cold one
         discard_unclaimed()
 

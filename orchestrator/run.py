@@ -34,18 +34,7 @@ def run_file(state_dir: Path) -> Path:
     return state_dir / RUN_FILE
 
 
-def read_run_file(state_dir: Path) -> dict[str, Any] | None:
-    """The running orchestrator's record, if one is running for this project."""
-    path = run_file(state_dir)
-    try:
-        record: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    try:
-        os.kill(int(record["pid"]), 0)
-    except (OSError, KeyError, ValueError):
-        return None  # stale: that orchestrator is gone
-    return record
+read_run_file = launch.read_run_file
 
 
 def _write_run_file(state_dir: Path, record: dict[str, Any]) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from host.model import App, HostError, Resource
 
 from . import launch
 from .backoff import restart_delay, should_restart
-from .env import build_environment, service_url
+from .env import build_environment, resource_argv, service_url
 from .logs import ConsoleLog
 from .ports import check_port_free, free_port
 from .probes import probe
@@ -194,13 +193,6 @@ class Supervisor:
             return str(status.state)
         return f"{status.state}/{status.health}"
 
-    def _argv(self, resource: Resource) -> list[str]:
-        spec = resource.spec
-        if spec.module is not None:
-            return [sys.executable, "-m", spec.module, *spec.args]
-        assert spec.command is not None
-        return [*spec.command, *spec.args]
-
     def _fail(self, name: str, reason: str) -> None:
         self._failure_reason[name] = reason
         self._failed[name].set()
@@ -220,7 +212,7 @@ class Supervisor:
                 resource, base=os.environ, ports=self.ports, run_secrets=self._secrets_for(resource)
             )
             process = ChildProcess(
-                self._argv(resource),
+                resource_argv(resource),
                 env=env,
                 cwd=spec.cwd or str(self.app.config.project_dir),
                 on_line=self._line_sink(name),
@@ -248,7 +240,7 @@ class Supervisor:
                 self._fail(name, f"failed to start: {exc}")
                 return
             self._procs[name] = process
-            if process.adopted:
+            if process.adopted and prestarted is not None and prestarted.warm:
                 self.log.event(f"{name}: warm start (launched before the plugins were loaded)")
             if restarts == 0 and not resource.depends_on:
                 self.recipes[name] = launch.recipe_for(
