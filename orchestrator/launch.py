@@ -17,6 +17,10 @@ and started afresh, so the cache can make ``up`` faster but never start it diffe
 A root's dynamic port is picked anew each run. The fingerprint, any mismatch, or a
 running orchestrator for the same state folder make this a cold start, as if no cache
 existed. Delete ``launch.json`` (or set ``NETSCRIPT_WARM_START=0``) to always start cold.
+
+Cold, ``netscript up`` still launches the roots as soon as the app is loaded
+(:func:`launch_now`, from ``orchestrator.commands``), before asyncio, rich, psutil and the
+supervisor are imported; the supervisor adopts them the same way.
 """
 
 from __future__ import annotations

@@ -297,7 +297,10 @@ class Supervisor:
 
     async def _discard(self, name: str, prestarted: launch.Prestarted) -> None:
         """Stop a warm-started process the loaded app would have started differently."""
-        self.log.event(f"{name}: the app changed since the last run; starting it afresh")
+        if prestarted.warm:
+            self.log.event(f"{name}: the app changed since the last run; starting it afresh")
+        else:
+            self.log.event(f"{name}: launched otherwise than the supervisor would; starting afresh")
         await asyncio.to_thread(launch.stop, [prestarted], self.grace)
 
     def _line_sink(self, name: str) -> Callable[[str], None]:

@@ -76,12 +76,15 @@ def test_the_second_up_adopts_the_roots_it_launched_from_the_cache(tmp_path: Pat
     config, state = write_app(tmp_path), tmp_path / "state"
     first, _, _ = run_until_up(config, state)
     assert WARM not in first
+    # cold, the roots are launched right after loading and adopted too: never restarted
+    assert "afresh" not in first
     cache = json.loads((state / "launch.json").read_text())
     assert sorted(root["name"] for root in cache["roots"]) == ["echo", "streams"]
     assert "STREAMS_SECRET" not in json.dumps(cache["roots"][0]["env"])  # names only
 
     second, statuses, _ = run_until_up(config, state)
     assert WARM in second
+    assert "afresh" not in second
     assert "echo: warm start" in second
     assert "after: warm start" not in second  # it waits for streams: never prestarted
     assert all(s["state"] == "Running" for s in statuses.values())
