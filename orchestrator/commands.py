@@ -99,8 +99,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.detach:
         return _detach(args, app)
     from . import launch
+    from .checks import check_conditions, check_fixed_ports
 
     try:
+        check_conditions(app)  # before anything runs: a bad app starts nothing
+        check_fixed_ports(app)
         _launch_roots(app)
         import asyncio  # asyncio, rich, psutil and the supervisor load while the roots start
 

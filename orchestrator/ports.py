@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import socket
 
-import psutil
-
 
 class PortInUse(Exception):
     """A resource's port is taken; the message names the process holding it."""
@@ -14,6 +12,8 @@ class PortInUse(Exception):
 
 def port_holder(port: int) -> str | None:
     """``PID 123 (python3)`` for the process listening on ``port``, if psutil can tell."""
+    import psutil  # only on this error path: it costs every start ~15 ms
+
     try:
         connections = psutil.net_connections(kind="inet")
     except (psutil.AccessDenied, PermissionError):

@@ -19,6 +19,7 @@ from host.model import App, HostError, Resource
 
 from . import launch
 from .backoff import restart_delay, should_restart
+from .checks import check_conditions
 from .env import build_environment, resource_argv, service_url
 from .logs import ConsoleLog
 from .ports import check_port_free, free_port
@@ -79,15 +80,7 @@ class Supervisor:
 
     def validate(self) -> None:
         """Static checks before anything starts (clear errors, nothing left running)."""
-        for resource in self.resources.values():
-            for dep in resource.depends_on:
-                target = self.resources[dep.name].spec
-                if dep.condition == "healthy" and target.health is None:
-                    raise HostError(
-                        f"resource {resource.name!r} waits for {dep.name!r} to be healthy, but "
-                        f"{dep.name!r} has no health probe: give it one, or depend on it with "
-                        "condition 'started'"
-                    )
+        check_conditions(self.app)
 
     def assign_ports(self) -> None:
         """Fixed ports must be free (a clear error names the holder); dynamic ones are picked."""
@@ -366,6 +359,10 @@ class Supervisor:
         ``before_stop(name)`` runs just before each resource is stopped.
         """
         self._stopping.set()
+        unadopted = list(self._prestarted.values())  # stopped before their lifecycle began
+        self._prestarted.clear()
+        if unadopted:
+            await asyncio.to_thread(launch.stop, unadopted, self.grace)
         for name in reversed(self.order):
             if before_stop is not None:
                 await before_stop(name)
@@ -386,4 +383,3 @@ class Supervisor:
 
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs.values() if p.pid is not None]
-
