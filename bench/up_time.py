@@ -11,6 +11,7 @@ that costs.
 the plugins; one unmeasured run primes it), and *cold*, with a fresh state folder each
 round (no cache: everything is loaded before the first process starts).
 
+    make bytecode                           # as `make up` does: no compiling at each start
     python bench/up_time.py                 # default app and the fixture app, 7 rounds
     python bench/up_time.py --rounds 3 --json bench/results/up_time.json
 
