@@ -120,43 +120,31 @@ def _launch_roots(app: App) -> None:
     """Launch the resources that wait for nothing now, before the supervisor is even imported.
 
     The supervisor adopts each one, having checked it would have started it exactly so
-    (else it stops it and starts its own). Roots a warm start launched are left alone; a
-    fixed port already taken is left to the supervisor, which names the holder.
+    (else it stops it and starts its own). Roots a warm start launched are left alone.
+    Fixed ports were checked by the caller.
     """
     from . import launch
-    from .env import build_environment, resource_argv
+    from .env import process_spec
+    from .ports import free_port
 
-    secret = launch.run_secret(os.environ)
-    os.environ["STREAMS_SECRET"] = secret  # the orchestrator keeps it, as with a warm start
-    run_secrets = {"STREAMS_SECRET": secret, "DURABLE_STREAMS_SECRET": secret}
+    run_secrets = dict.fromkeys(launch.RUN_SECRET_NAMES, launch.ensure_run_secret())
     for resource in app.resources:
         spec = resource.spec
         if resource.depends_on or launch.peek(resource.name) is not None:
             continue
-        if spec.port is not None:
-            if not launch.port_free(spec.port):
-                continue
-            port: int | None = spec.port
-        else:
-            port = launch.free_port() if spec.dynamic_port else None
-        env = build_environment(
+        port = spec.port or (free_port() if spec.dynamic_port else None)
+        argv, env, cwd = process_spec(
             resource,
-            base=os.environ,
+            project_dir=app.config.project_dir,
             ports={resource.name: port} if port is not None else {},
-            run_secrets={k: v for k, v in run_secrets.items() if k in spec.secrets},
+            run_secrets=run_secrets,
         )
-        launch.launch_now(
-            resource.name,
-            resource_argv(resource),
-            env=env,
-            cwd=spec.cwd or str(app.config.project_dir),
-            grace=float(app.config.grace_period),
-            port=port,
-        )
+        grace = float(app.config.grace_period)
+        launch.launch_now(resource.name, argv, env=env, cwd=cwd, grace=grace, port=port)
 
 
 def _detach(args: argparse.Namespace, app: App) -> int:
-    from .run import read_run_file
+    from .launch import read_run_file
 
     state_dir = Path(app.config.state_dir)
     (state_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -208,7 +196,7 @@ def _is_up(status: dict[str, Any], probed: bool) -> bool:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from .run import read_run_file
+    from .launch import read_run_file
 
     record = read_run_file(_state_dir(args))
     if record is None:
@@ -256,7 +244,7 @@ def _statuses(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _running(args: argparse.Namespace) -> dict[str, Any]:
-    from .run import read_run_file
+    from .launch import read_run_file
 
     record = read_run_file(_state_dir(args))
     if record is None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from host.model import Resource
 
@@ -63,3 +65,15 @@ def build_environment(
         if value:
             env[name] = value
     return env
+
+
+def process_spec(
+    resource: Resource,
+    *,
+    project_dir: Path,
+    ports: Mapping[str, int],
+    run_secrets: Mapping[str, str],
+) -> tuple[list[str], dict[str, str], str]:
+    """The argv, environment (on top of ``os.environ``) and working directory of a resource."""
+    env = build_environment(resource, base=os.environ, ports=ports, run_secrets=run_secrets)
+    return resource_argv(resource), env, resource.spec.cwd or str(project_dir)

@@ -10,7 +10,7 @@ module's file (path, mtime, size), the directories on ``sys.path``, the Python
 executable, the working directory and the whole environment the command was given.
 
 The next ``netscript up`` with the same fingerprint starts those roots at once, from this
-module (standard library only: it runs before anything heavy is imported), then loads
+module (standard library and `ports` only: it runs before anything heavy is imported), then loads
 the app as usual. The supervisor adopts a prestarted process only if the loaded app
 would have started exactly the same argv, cwd and environment; anything else is stopped
 and started afresh, so the cache can make ``up`` faster but never start it differently.
@@ -30,13 +30,14 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from .ports import free_port, port_is_free
 
 # Imports stay few and light (no dataclasses, secrets or asyncio): this module runs on the
 # critical path of a warm start, before the first process is launched.
@@ -70,10 +71,19 @@ def spawn(
     )
 
 
-def run_secret(environ: Mapping[str, str]) -> str:
-    """The run's streams secret: the user's, or a fresh random one (256 bits, hex)."""
-    secret = environ.get("STREAMS_SECRET") or environ.get("DURABLE_STREAMS_SECRET")
-    return secret or os.urandom(32).hex()
+RUN_SECRET_NAMES = ("STREAMS_SECRET", "DURABLE_STREAMS_SECRET")
+
+
+def ensure_run_secret() -> str:
+    """The run's streams secret: the user's, or a fresh random one (256 bits, hex).
+
+    Kept in ``os.environ["STREAMS_SECRET"]``, so every process the run starts (prestarted or
+    not) and the orchestrator's own producers share it.
+    """
+    secret = os.environ.get("STREAMS_SECRET") or os.environ.get("DURABLE_STREAMS_SECRET")
+    secret = secret or os.urandom(32).hex()
+    os.environ["STREAMS_SECRET"] = secret
+    return secret
 
 
 # -- the fingerprint --------------------------------------------------------------------
@@ -273,21 +283,6 @@ def launch_now(
     _prestarted[name] = Prestarted(process, full_argv, dict(env), cwd, port, False)
 
 
-def port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def read_run_file(state_dir: Path) -> dict[str, Any] | None:
     """The running orchestrator's record (``run.json``), if one is running for this project."""
     try:
@@ -296,10 +291,6 @@ def read_run_file(state_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # none, unreadable, or stale: that orchestrator is gone
     return record
-
-
-def _orchestrator_running(state_dir: Path) -> bool:
-    return read_run_file(state_dir) is not None
 
 
 def config_from_argv(argv: list[str]) -> Path:
@@ -327,13 +318,13 @@ def begin(argv: list[str]) -> None:
         return
     try:
         recipes = load(config, environ, paths)
-        if not recipes or _orchestrator_running(predicted_state_dir(config, environ)):
+        running = read_run_file(predicted_state_dir(config, environ))
+        if not recipes or running is not None:
             return
         fixed = [r.port for r in recipes if r.port is not None and not r.dynamic_port]
-        if not all(port_free(port) for port in fixed):
+        if not all(port_is_free(port) for port in fixed):
             return  # the cold path names the holder
-        secret = run_secret(environ)
-        os.environ["STREAMS_SECRET"] = secret
+        secret = ensure_run_secret()
         base = dict(os.environ)
         for recipe in recipes:
             port = free_port() if recipe.dynamic_port else recipe.port

@@ -29,16 +29,23 @@ def port_holder(port: int) -> str | None:
     return None
 
 
-def check_port_free(port: int, host: str = "127.0.0.1") -> None:
-    """Raise :class:`PortInUse` (naming the holder) unless ``port`` can be bound."""
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether ``port`` can be bound right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
-            holder = port_holder(port)
-            who = f" by {holder}" if holder else ""
-            raise PortInUse(f"port {port} is already in use{who}") from None
+            return False
+    return True
+
+
+def check_port_free(port: int, host: str = "127.0.0.1") -> None:
+    """Raise :class:`PortInUse` (naming the holder) unless ``port`` can be bound."""
+    if not port_is_free(port, host):
+        holder = port_holder(port)
+        who = f" by {holder}" if holder else ""
+        raise PortInUse(f"port {port} is already in use{who}")
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import psutil
 
-from .launch import Prestarted, shim_argv, spawn
+from .launch import shim_argv, spawn
 
 LINE_LIMIT = 64 * 1024
 
@@ -42,7 +42,6 @@ class ChildProcess:
         self._popen: subprocess.Popen[bytes] | None = None
         self._exited: asyncio.Future[int] | None = None
         self._reader: asyncio.Task[None] | None = None
-        self.adopted = False
 
     @property
     def pid(self) -> int | None:
@@ -54,13 +53,10 @@ class ChildProcess:
             return None
         return self._exited.result()
 
-    async def start(self, prestarted: Prestarted | None = None) -> int:
-        """Start the shim, or adopt ``prestarted`` if it was started exactly so."""
-        if prestarted is not None and prestarted.matches(self.full_argv, self.env, self.cwd):
-            self._popen = prestarted.process
-            self.adopted = True
-        else:
-            self._popen = spawn(self.full_argv, env=self.env, cwd=self.cwd)
+    async def start(self, adopt: subprocess.Popen[bytes] | None = None) -> int:
+        """Start the shim, or take over ``adopt``: one already started with this very
+        argv, environment and cwd (the caller checked)."""
+        self._popen = adopt or spawn(self.full_argv, env=self.env, cwd=self.cwd)
         loop = asyncio.get_running_loop()
         self._exited = loop.create_future()
         self._watch_exit(loop, self._popen, self._exited)

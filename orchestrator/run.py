@@ -34,9 +34,6 @@ def run_file(state_dir: Path) -> Path:
     return state_dir / RUN_FILE
 
 
-read_run_file = launch.read_run_file
-
-
 def _write_run_file(state_dir: Path, record: dict[str, Any]) -> None:
     path = run_file(state_dir)
     tmp = path.with_suffix(".tmp")
@@ -57,8 +54,7 @@ class Orchestrator:
         self.exit_on_failure = exit_on_failure or bool(config.exit_on_failure)
         # One secret per run (unless the user set one): the streams server requires it and
         # every resource that depends on streams receives it.
-        self.secret = launch.run_secret(os.environ)
-        os.environ["STREAMS_SECRET"] = self.secret  # for our own producers
+        self.secret = launch.ensure_run_secret()
         self.log = ConsoleLog(
             [r.name for r in app.resources], log_dir=self.state_dir / "logs", color=color
         )
@@ -73,7 +69,7 @@ class Orchestrator:
             app,
             log=self.log,
             grace=float(config.grace_period),
-            run_secrets={"STREAMS_SECRET": self.secret, "DURABLE_STREAMS_SECRET": self.secret},
+            run_secrets=dict.fromkeys(launch.RUN_SECRET_NAMES, self.secret),
             on_status=self._on_status,
             on_failure=self._on_failure,
             on_all_started=self._on_all_started,
@@ -192,8 +188,7 @@ class Orchestrator:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._on_signal, sig)
-        self.supervisor.validate()
-        self.supervisor.assign_ports()
+        self.supervisor.assign_ports()  # `up` checked conditions and fixed ports already
         self._write_record(None)
         self._started_at = time.monotonic()
         names = ", ".join(r.name for r in self.app.resources)

@@ -19,10 +19,9 @@ from host.model import App, HostError, Resource
 
 from . import launch
 from .backoff import restart_delay, should_restart
-from .checks import check_conditions
-from .env import build_environment, resource_argv, service_url
+from .env import process_spec, service_url
 from .logs import ConsoleLog
-from .ports import check_port_free, free_port
+from .ports import free_port
 from .probes import probe
 from .process import ChildProcess
 from .states import Health, ResourceState, ResourceStatus
@@ -78,12 +77,9 @@ class Supervisor:
 
     # -- set-up ------------------------------------------------------------------------
 
-    def validate(self) -> None:
-        """Static checks before anything starts (clear errors, nothing left running)."""
-        check_conditions(self.app)
-
     def assign_ports(self) -> None:
-        """Fixed ports must be free (a clear error names the holder); dynamic ones are picked."""
+        """Fixed ports as declared (checked free before anything started); dynamic ones are
+        picked, unless a prestarted root already holds one."""
         for name in self.order:
             spec = self.resources[name].spec
             prestarted = launch.peek(name) if not self.resources[name].depends_on else None
@@ -94,10 +90,6 @@ class Supervisor:
                 self.ports[name] = warm_port  # a warm start holds it already
                 continue
             if spec.port is not None:
-                try:
-                    check_port_free(spec.port)
-                except Exception as exc:
-                    raise HostError(f"resource {name!r}: {exc}") from None
                 self.ports[name] = spec.port
             elif spec.dynamic_port:
                 self.ports[name] = free_port()
@@ -201,15 +193,14 @@ class Supervisor:
         port = self.ports.get(name)
         url = service_url(port) if port else None
         while not self._stopping.is_set():
-            env = build_environment(
-                resource, base=os.environ, ports=self.ports, run_secrets=self._secrets_for(resource)
+            argv, env, cwd = process_spec(
+                resource,
+                project_dir=self.app.config.project_dir,
+                ports=self.ports,
+                run_secrets=self._secrets_for(resource),
             )
             process = ChildProcess(
-                resource_argv(resource),
-                env=env,
-                cwd=spec.cwd or str(self.app.config.project_dir),
-                on_line=self._line_sink(name),
-                grace=self.grace,
+                argv, env=env, cwd=cwd, on_line=self._line_sink(name), grace=self.grace
             )
             self._set(
                 name,
@@ -227,13 +218,13 @@ class Supervisor:
                 await self._discard(name, prestarted)
                 prestarted = None
             try:
-                pid = await process.start(prestarted)
+                pid = await process.start(prestarted.process if prestarted else None)
             except OSError as exc:
                 self._set(name, state=ResourceState.FAILED_TO_START, message=str(exc))
                 self._fail(name, f"failed to start: {exc}")
                 return
             self._procs[name] = process
-            if process.adopted and prestarted is not None and prestarted.warm:
+            if prestarted is not None and prestarted.warm:
                 self.log.event(f"{name}: warm start (launched before the plugins were loaded)")
             if restarts == 0 and not resource.depends_on:
                 self.recipes[name] = launch.recipe_for(

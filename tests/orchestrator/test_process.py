@@ -64,7 +64,8 @@ FAKE_ORCHESTRATOR = textwrap.dedent(
         child = ChildProcess(["sleep", "600"], env=dict(os.environ), cwd=None,
                              on_line=print, grace=1.0)
         pid = await child.start()
-        while not child.descendants():
+        deadline = asyncio.get_running_loop().time() + 10
+        while not child.descendants() and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.01)
         print("tree", pid, *(p.pid for p in child.descendants()), flush=True)
         await asyncio.sleep(600)
