@@ -19,7 +19,7 @@ tests/conformance/node_modules/.installed: tests/conformance/package.json tests/
 # Byte-compile our packages (only what changed): Python then loads them instead of
 # compiling every module at every start, even where PYTHONDONTWRITEBYTECODE is set.
 bytecode: $(STAMP)
-	@$(BIN)/python -m compileall -q netscript host orchestrator plugins tests
+	@$(BIN)/python -m compileall -q netscript tests
 
 up: bytecode
 	$(BIN)/netscript up

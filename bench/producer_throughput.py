@@ -65,7 +65,15 @@ def start_server(data_dir: Path, secret: str) -> tuple[subprocess.Popen[str], st
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STREAMS_", "PORT"))}
     env["STREAMS_SECRET"] = secret
     proc = subprocess.Popen(
-        [sys.executable, "-m", "plugins.streams", "--port", "0", "--data-dir", str(data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "netscript.plugins.streams",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+        ],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

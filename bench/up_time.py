@@ -130,7 +130,7 @@ def time_by_hand(names: list[str], timeout: float) -> float:
                 argv = [
                     sys.executable,
                     "-m",
-                    "plugins.streams",
+                    "netscript.plugins.streams",
                     "--port",
                     str(ports[name]),
                     "--data-dir",

@@ -14,8 +14,9 @@ Writing a plugin (this docstring is the tutorial)::
         register(name="hello", module="plugins.hello", dynamic_port=True,
                  health={"path": "/health"})
 
-and name it in ``netscript.config.py``: ``Config(plugins=["plugins.streams",
-"./plugins/hello"])``. The host imports ``plugins.hello``, takes its ``hooks`` submodule
+and name it in ``netscript.config.py``: ``Config(plugins=["streams", "./plugins/hello"])``
+(``streams`` is a built-in: ``netscript.plugins.streams``). The host imports
+``plugins.hello`` (the project folder is on ``sys.path``), takes its ``hooks`` submodule
 (the package has no hookimpls of its own), validates the manifest, starts ``streams``
 first, and gives ``hello`` ``services__streams__http__0`` once streams is healthy.
 

@@ -44,10 +44,10 @@ def _default_project_dir() -> Path:
 class Config(BaseSettings):
     """What ``netscript up`` runs: the plugins and how the run behaves.
 
-    ``plugins`` entries are module names (``plugins.streams``, imported as usual) or paths
-    (``./plugins/workers``, relative to ``project_dir``). ``project_dir`` defaults to the
-    config file's folder (the current directory when built outside a config file);
-    ``state_dir`` defaults to ``<project_dir>/.netscript``.
+    ``plugins`` entries are built-in names (``streams``), module names (``mycompany.audit``,
+    imported as usual) or paths (``./plugins/hello``, relative to ``project_dir``).
+    ``project_dir`` defaults to the config file's folder (the current directory when built
+    outside a config file); ``state_dir`` defaults to ``<project_dir>/.netscript``.
     """
 
     model_config = SettingsConfigDict(env_prefix="NETSCRIPT_", extra="forbid")
@@ -130,7 +130,7 @@ def load_config_file(path: Path) -> tuple[Config, ModuleType]:
         found = "nothing" if config is None else f"a {type(config).__name__}"
         raise HostError(
             f"{path}: define a module-level `config = Config(...)` "
-            f"(from host.config import Config); found {found}"
+            f"(from netscript import Config); found {found}"
         )
     return config, module
 

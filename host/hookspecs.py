@@ -33,7 +33,7 @@ def netscript_register_resources(register: Callable[..., None], config: Any) -> 
 
     :param register: call ``register(ResourceSpec(...))`` (or keyword arguments) once
         per resource. The resource belongs to the calling plugin.
-    :param config: the run's :class:`host.config.Config`.
+    :param config: the run's :class:`netscript.Config`.
     """
 
 
@@ -43,7 +43,7 @@ def netscript_configure(config: Any) -> None:
 
     Called once per run, after resources are registered, in plugin order.
 
-    :param config: the run's :class:`host.config.Config`.
+    :param config: the run's :class:`netscript.Config`.
     """
 
 

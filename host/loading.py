@@ -2,18 +2,23 @@
 
 The rule, in full:
 
-1. A reference is a **module name** (``plugins.streams``) or a **path** (``./plugins/workers``,
-   ``../shared/audit.py``, ``/abs/folder``): anything that is not a dotted Python name, or
-   that ends in ``.py``, is a path. Paths resolve against the config file's folder.
-2. A module name is imported with :func:`importlib.import_module`, as any ``import`` would
-   (installed packages, ``PYTHONPATH``). The host never edits ``sys.path``.
+1. A reference is a **built-in name** (``streams``, ``workers``: no dot and no slash), a
+   **module name** (``mycompany.audit``) or a **path** (``./plugins/workers``,
+   ``../shared/audit.py``, ``/abs/folder``, ``~/x``): anything with a slash, or that ends in
+   ``.py``, is a path. Paths resolve against the config file's folder. A module of your own
+   that happens to have no dot in its name is given as a path (``./workers``).
+2. A built-in name is the package ``netscript.plugins.<name>``; an unknown one is an error
+   that lists the built-ins. A module name is imported with
+   :func:`importlib.import_module`, as any ``import`` would (installed packages,
+   ``PYTHONPATH``). The host never edits ``sys.path``.
 3. A path names a package folder (with ``__init__.py``) or a ``.py`` file. When the same
-   file is importable under its dotted name (``./plugins/streams`` is ``plugins.streams``
-   in this repo), it is imported by that name, so it is never loaded twice under two
-   names. Otherwise it is loaded fresh from its path under a synthetic module name
+   file is importable under its dotted name (``./plugins/hello`` is ``plugins.hello`` when
+   the project folder is on ``sys.path``; a built-in's folder is ``netscript.plugins.<name>``),
+   it is imported by that name, so it is never loaded twice under two names. Otherwise it is
+   loaded fresh from its path under a synthetic module name
    (``netscript_plugin_<name>__<hash>``); relative imports inside it work.
 4. The plugin object is the module itself when it defines hookimpls; otherwise, for a
-   package, its ``hooks`` submodule (``plugins.streams`` → ``plugins.streams.hooks``).
+   package, its ``hooks`` submodule (``streams`` → ``netscript.plugins.streams.hooks``).
    Keep ``hooks.py`` free of I/O and the package ``__init__`` light.
 5. Entry points of the ``netscript`` group are loaded the same way (rule 4 applies), and a
    ``netscript.config.py`` that holds hookimpls is a plugin too.
@@ -25,6 +30,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import inspect
+import pkgutil
 import re
 import sys
 from dataclasses import dataclass, field
@@ -38,6 +44,7 @@ from .markers import PROJECT
 from .messages import display_path, exception_location, exception_summary
 
 ENTRY_POINT_GROUP = "netscript"
+BUILTIN_PACKAGE = "netscript.plugins"
 _DOTTED_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _IMPL_ATTRIBUTE = f"{PROJECT}_impl"
 _SYNTHETIC_PREFIX = "netscript_plugin_"
@@ -48,7 +55,7 @@ class PluginSource:
     """A plugin object ready to register, and where it came from (for messages)."""
 
     plugin: Any = field(repr=False)  # the object registered with pluggy, usually a module
-    reference: str  # as the user named it: "plugins.streams", "./plugins/x", ...
+    reference: str  # as the user named it: "streams", "mycompany.audit", "./plugins/x", ...
     module: str  # the plugin object's module name
     file: str  # its file, relative to the project folder when inside it
     root: Path | None = field(default=None, compare=False)  # its own code, for line numbers
@@ -61,8 +68,19 @@ class PluginSource:
 
 
 def is_path_reference(reference: str) -> bool:
-    """Whether ``reference`` is a path (``./plugins/x``) rather than a module name."""
+    """Whether ``reference`` is a path (``./plugins/x``) rather than a module or built-in name."""
     return reference.endswith(".py") or not _DOTTED_NAME.match(reference)
+
+
+def is_builtin_reference(reference: str) -> bool:
+    """Whether ``reference`` names a built-in plugin: no dot and no slash (``streams``)."""
+    return "." not in reference and "/" not in reference and not is_path_reference(reference)
+
+
+def builtin_names() -> list[str]:
+    """The built-in plugins: the packages under ``netscript.plugins``."""
+    package = importlib.import_module(BUILTIN_PACKAGE)
+    return sorted(m.name for m in pkgutil.iter_modules(package.__path__) if m.ispkg)
 
 
 def has_hookimpls(obj: object) -> bool:
@@ -82,7 +100,9 @@ def import_plugin(reference: str, config: Config) -> PluginSource:
 
     :raises HostError: not found, failed to import, or defines no hookimpls.
     """
-    if is_path_reference(reference):
+    if is_builtin_reference(reference):
+        module = _import_builtin(reference, config)
+    elif is_path_reference(reference):
         module = _import_path(reference, config)
     else:
         module = _import_name(reference, reference, config)
@@ -123,6 +143,17 @@ def config_plugin(module: ModuleType, config: Config) -> PluginSource | None:
         file=display_path(file, config.project_dir),
         root=file,
     )
+
+
+def _import_builtin(reference: str, config: Config) -> ModuleType:
+    known = builtin_names()
+    if reference not in known:
+        raise HostError(
+            f"plugin {reference!r}: no built-in plugin of that name (built-ins: "
+            f"{', '.join(known)}); fix `plugins` in {config.source} (a module of your own "
+            f"is given as a path, './{reference}', or by its dotted name)"
+        )
+    return _import_name(reference, f"{BUILTIN_PACKAGE}.{reference}", config)
 
 
 def _import_name(reference: str, name: str, config: Config) -> ModuleType:
@@ -168,13 +199,39 @@ def _import_path(reference: str, config: Config) -> ModuleType:
 
 
 def _dotted_name(path: Path) -> str | None:
-    """The name ``path`` has as a module: its own name and the packages above it."""
+    """The name ``path`` has as a module: its own name and the packages above it.
+
+    Inside our own package that is its installed name (``<repo>/plugins/streams`` is
+    ``netscript.plugins.streams``, not ``plugins.streams``), so a built-in given by its path
+    is the same module as the built-in given by its name.
+    """
+    own = _name_in_netscript(path)
+    if own is not None:
+        return own
     parts = [path.stem if path.is_file() else path.name]
     parent = path.parent
     while (parent / "__init__.py").is_file() and parent != parent.parent:
         parts.insert(0, parent.name)
         parent = parent.parent
     return ".".join(parts) if all(part.isidentifier() for part in parts) else None
+
+
+def _name_in_netscript(path: Path) -> str | None:
+    import netscript
+
+    resolved = path.resolve()
+    roots = {Path(folder).resolve(): "netscript" for folder in netscript.__path__}
+    for sub in ("host", "orchestrator", "plugins"):
+        for folder in netscript.__path__:
+            roots.setdefault((Path(folder) / sub).resolve(), f"netscript.{sub}")
+    for root, name in sorted(roots.items(), key=lambda item: -len(item[0].parts)):
+        if resolved == root or root in resolved.parents:
+            rest = resolved.relative_to(root).with_suffix("").parts if resolved != root else ()
+            if rest and rest[-1] == "__init__":
+                rest = rest[:-1]
+            if all(part.isidentifier() for part in rest):
+                return ".".join((name, *rest))
+    return None
 
 
 def _importable_as(dotted: str, entry: Path) -> bool:

@@ -47,7 +47,7 @@ class Resource:
 class App:
     """The result of loading ``netscript.config.py``: plugins and resources, in start order."""
 
-    config: Any  # host.config.Config
+    config: Any  # netscript.host.config.Config
     plugins: tuple[LoadedPlugin, ...]  # topological order, stable ties
     resources: tuple[Resource, ...]  # topological order, stable ties
-    host: Any = field(repr=False, compare=False, default=None)  # host.manager.Host
+    host: Any = field(repr=False, compare=False, default=None)  # netscript.host.manager.Host

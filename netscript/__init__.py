@@ -42,9 +42,9 @@ _HOST = frozenset({"Config", "hookimpl"})
 _STREAMS = frozenset(__all__) - _HOST - {"__version__"}
 
 if TYPE_CHECKING:
-    from host.config import Config
-    from host.markers import hookimpl
-    from plugins.streams.core import (
+    from netscript.host.config import Config
+    from netscript.host.markers import hookimpl
+    from netscript.plugins.streams.core import (
         Change,
         ChangeEvent,
         CollectionDefinition,
@@ -73,15 +73,15 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name == "hookimpl":
-        from host.markers import hookimpl
+        from netscript.host.markers import hookimpl
 
         return hookimpl
     if name == "Config":
-        from host.config import Config
+        from netscript.host.config import Config
 
         return Config
     if name in _STREAMS:
-        from plugins.streams import core
+        from netscript.plugins.streams import core
 
         return getattr(core, name)
     raise AttributeError(f"module 'netscript' has no attribute {name!r}")

@@ -49,14 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from orchestrator.commands import add_commands as add_orchestrator_commands
+    from netscript.orchestrator.commands import add_commands as add_orchestrator_commands
 
     add_orchestrator_commands(commands)
     streams = commands.add_parser("streams", help="the Durable Streams server and tools")
     streams_commands = streams.add_subparsers(dest="streams_command", metavar="COMMAND")
     serve = streams_commands.add_parser("serve", help="serve the Durable Streams protocol")
     _serve_flags(serve)
-    from plugins.streams.cli import add_commands
+    from netscript.plugins.streams.cli import add_commands
 
     add_commands(streams_commands)
     return parser
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Any:
     from pydantic import ValidationError
 
-    from plugins.streams.server.config import ServerSettings
+    from netscript.plugins.streams.server.config import ServerSettings
 
     overrides = {
         key: value
@@ -97,7 +97,7 @@ def _warm_start(argv: list[str]) -> bool:
     words = [a for a in argv if a != "--debug"]
     if words[:1] != ["up"] or {"-h", "--help", "--detach"} & set(words):
         return False
-    from orchestrator import launch
+    from netscript.orchestrator import launch
 
     launch.begin(words[1:])
     return True
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(arguments)
     finally:
         if warm:
-            from orchestrator import launch
+            from netscript.orchestrator import launch
 
             launch.discard_unclaimed()  # an error before the supervisor took them
 
@@ -119,8 +119,8 @@ def _main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command in ORCHESTRATOR_COMMANDS:
-        from host.errors import HostError
-        from orchestrator.commands import run as run_orchestrator_command
+        from netscript.host.errors import HostError
+        from netscript.orchestrator.commands import run as run_orchestrator_command
 
         try:
             return run_orchestrator_command(args)
@@ -132,12 +132,12 @@ def _main(argv: list[str]) -> int:
         except KeyboardInterrupt:
             return 130
     if args.command == "streams" and args.streams_command == "serve":
-        from plugins.streams.server.serve import run
+        from netscript.plugins.streams.server.serve import run
 
         return run(_settings(args))
     if args.command == "streams" and args.streams_command in ("ls", "tail", "inspect"):
-        from plugins.streams.cli import CommandError
-        from plugins.streams.cli import run as run_streams_command
+        from netscript.plugins.streams.cli import CommandError
+        from netscript.plugins.streams.cli import run as run_streams_command
 
         try:
             return run_streams_command(args)

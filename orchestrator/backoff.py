@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from host.manifest import RestartPolicy
+from netscript.host.manifest import RestartPolicy
 
 
 def should_restart(policy: RestartPolicy, exit_code: int, restarts: int) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from host.model import App, HostError
+from netscript.host.model import App, HostError
 
 from . import launch
 from .ports import check_port_free

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from host.errors import HostError
+from netscript.host.errors import HostError
 
 if TYPE_CHECKING:  # the parser is built on every run: keep its imports light
-    from host.model import App
+    from netscript.host.model import App
 
 CONFIG_FILE = "netscript.config.py"
 
@@ -53,13 +53,13 @@ def config_path(args: argparse.Namespace) -> Path:
 
 
 def _load(args: argparse.Namespace) -> App:
-    from host.manager import load_app
+    from netscript.host.manager import load_app
 
     return load_app(config_path(args))
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
-    from host.config import load_config_file
+    from netscript.host.config import load_config_file
 
     config, _ = load_config_file(config_path(args))
     return Path(config.state_dir)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from host.model import Resource
+from netscript.host.model import Resource
 
 
 def resource_argv(resource: Resource) -> list[str]:

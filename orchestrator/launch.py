@@ -19,7 +19,7 @@ running orchestrator for the same state folder make this a cold start, as if no 
 existed. Delete ``launch.json`` (or set ``NETSCRIPT_WARM_START=0``) to always start cold.
 
 Cold, ``netscript up`` still launches the roots as soon as the app is loaded
-(:func:`launch_now`, from ``orchestrator.commands``), before asyncio, rich, psutil and the
+(:func:`launch_now`, from ``netscript.orchestrator.commands``), before asyncio, rich, psutil and the
 supervisor are imported; the supervisor adopts them the same way.
 """
 

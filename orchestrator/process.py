@@ -20,7 +20,7 @@ LINE_LIMIT = 64 * 1024
 class ChildProcess:
     """One resource's process group: its shim, the command, and anything they start.
 
-    The shim is started with :func:`~orchestrator.launch.spawn` (a plain ``Popen``), so a
+    The shim is started with :func:`~netscript.orchestrator.launch.spawn` (a plain ``Popen``), so a
     process prestarted before the event loop existed is adopted the same way.
     """
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from plugins.streams.core import (
+from netscript.plugins.streams.core import (
     CollectionDefinition,
     DurableStreamProducer,
     StreamError,

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from host.errors import HostError
-from host.model import App
+from netscript.host.errors import HostError
+from netscript.host.model import App
 
 from . import launch
 from .env import service_url

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
-from host.model import App, HostError, Resource
+from netscript.host.model import App, HostError, Resource
 
 from . import launch
 from .backoff import restart_delay, should_restart
@@ -35,7 +35,7 @@ def _now() -> str:
 
 
 class Supervisor:
-    """Runs an :class:`~host.model.App`'s resources as child processes."""
+    """Runs an :class:`~netscript.host.model.App`'s resources as child processes."""
 
     def __init__(
         self,

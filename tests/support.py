@@ -46,7 +46,7 @@ def start_server(
 ) -> ServerProcess:
     """Start the streams server on a free loopback port and wait until it listens."""
     command = (
-        [sys.executable, "-m", "plugins.streams"]
+        [sys.executable, "-m", "netscript.plugins.streams"]
         if module
         else [sys.executable, "-m", "netscript.cli", "streams", "serve"]
     )

@@ -1,9 +1,10 @@
 """The streams plugin: a Durable Streams server and the typed core library.
 
-- ``python -m plugins.streams`` runs the server (``netscript streams serve``).
-- ``plugins.streams.hooks`` declares the plugin to the host; the host loads it for
-  ``plugins=["plugins.streams"]``, since this package itself holds no hookimpls.
-- ``plugins.streams.core`` is the library producers and consumers use.
+- ``python -m netscript.plugins.streams`` runs the server (``netscript streams serve``).
+- ``netscript.plugins.streams.hooks`` declares the plugin to the host; the host loads it
+  for ``plugins=["streams"]``, since this package itself holds no hookimpls.
+- ``netscript.plugins.streams.core`` is the library producers and consumers use (re-exported
+  by ``netscript``).
 
 Importing this package stays light: it imports nothing.
 """

@@ -1,4 +1,4 @@
-"""``python -m plugins.streams``: the streams server, as ``netscript streams serve``."""
+"""``python -m netscript.plugins.streams``: the streams server, as ``netscript streams serve``."""
 
 from __future__ import annotations
 

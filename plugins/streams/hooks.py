@@ -2,8 +2,8 @@
 
 Declarations only: nothing here does I/O, and the port is read from the environment
 when the host asks for the resource, not at import. The host loads this module for
-``plugins=["plugins.streams"]`` (the package itself holds no hookimpls, so the host
-takes its ``hooks`` submodule); the server itself runs as ``python -m plugins.streams``.
+``plugins=["streams"]`` (the package itself holds no hookimpls, so the host takes its
+``hooks`` submodule); the server itself runs as ``python -m netscript.plugins.streams``.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 
-from host.config import Config
-from host.errors import HostError
-from host.manifest import HealthProbe, PluginManifest, ResourceSpec, RestartPolicy
-from host.markers import hookimpl
 from netscript import __version__
+from netscript.host.config import Config
+from netscript.host.errors import HostError
+from netscript.host.manifest import HealthProbe, PluginManifest, ResourceSpec, RestartPolicy
+from netscript.host.markers import hookimpl
 
 NAME = "streams"
 DEFAULT_PORT = 4437
@@ -64,7 +64,7 @@ def netscript_register_resources(register: Callable[..., None], config: Config) 
     register(
         ResourceSpec(
             name=NAME,
-            module="plugins.streams",
+            module="netscript.plugins.streams",
             args=["--host", "127.0.0.1", "--data-dir", str(config.state_dir / "streams")],
             port=port or None,
             dynamic_port=port == 0,

@@ -6,7 +6,7 @@ import inspect
 
 import pytest
 
-import plugins.streams.core as core
+import netscript.plugins.streams.core as core
 
 
 @pytest.mark.parametrize("name", core.__all__)

@@ -23,8 +23,16 @@ class Up:
     """A running ``netscript up`` (its own session, so the test can always clean up)."""
 
     def __init__(
-        self, config: Path, state_dir: Path, *args: str, env: dict[str, str] | None = None
+        self,
+        config: Path,
+        state_dir: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        netscript: list[str] | None = None,
+        cwd: Path = REPO,
     ):
+        """``netscript`` is the command to run (default: this interpreter's
+        ``python -m netscript.cli``); ``cwd`` the folder it runs in."""
         self.state_dir = state_dir
         base = {
             k: v
@@ -39,18 +47,10 @@ class Up:
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }
+        command = netscript or [sys.executable, "-m", "netscript.cli"]
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "netscript.cli",
-                "up",
-                "--config",
-                str(config),
-                "--no-color",
-                *args,
-            ],
-            cwd=REPO,
+            [*command, "up", "--config", str(config), "--no-color", *args],
+            cwd=cwd,
             env=full_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -14,7 +14,7 @@ from tests.support import REPO, wait_until
 
 HEADER = """
 import sys
-from host.config import Config
+from netscript.host.config import Config
 from netscript import hookimpl
 
 config = Config(name="failures", plugins={plugins!r}, entry_points=False, grace_period=2.0)
@@ -23,7 +23,7 @@ config = Config(name="failures", plugins={plugins!r}, entry_points=False, grace_
 
 def write_config(tmp_path: Path, body: str, plugins: list[str] | None = None) -> Path:
     path = tmp_path / "netscript.config.py"
-    header = HEADER.format(plugins=plugins if plugins is not None else ["plugins.streams"])
+    header = HEADER.format(plugins=plugins if plugins is not None else ["streams"])
     path.write_text(textwrap.dedent(header) + textwrap.dedent(body))
     return path
 
@@ -137,7 +137,7 @@ def test_a_plugin_cycle_fails_fast_and_prints_it(tmp_path: Path) -> None:
             register(name="right", depends_on=["left"])
         """,
     )
-    config = write_config(tmp_path, "", ["plugins.streams", "./plugins/left", "./plugins/right"])
+    config = write_config(tmp_path, "", ["streams", "./plugins/left", "./plugins/right"])
     result = run_up_once(config, tmp_path / "state")
     assert result.returncode == 1
     assert "cycle" in result.stderr
@@ -155,7 +155,7 @@ def test_a_missing_dependency_fails_fast_naming_who_needs_it(tmp_path: Path) -> 
             register(name="needy", depends_on=["ghost"])
         """,
     )
-    config = write_config(tmp_path, "", ["plugins.streams", "./plugins/needy"])
+    config = write_config(tmp_path, "", ["streams", "./plugins/needy"])
     result = run_up_once(config, tmp_path / "state")
     assert result.returncode == 1
     assert "needy" in result.stderr and "ghost" in result.stderr
@@ -164,7 +164,7 @@ def test_a_missing_dependency_fails_fast_naming_who_needs_it(tmp_path: Path) -> 
 
 def test_a_plugin_that_fails_to_import_is_named_with_its_file(tmp_path: Path) -> None:
     write_plugin(tmp_path, "broken", "import this_module_does_not_exist\n")
-    config = write_config(tmp_path, "", ["plugins.streams", "./plugins/broken"])
+    config = write_config(tmp_path, "", ["streams", "./plugins/broken"])
     result = run_up_once(config, tmp_path / "state")
     assert result.returncode == 1
     assert "broken" in result.stderr

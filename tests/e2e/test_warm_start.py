@@ -32,10 +32,10 @@ def write_app(tmp_path: Path, *, dependent_port: int | None = None) -> Path:
         textwrap.dedent(
             f"""
             from pathlib import Path
-            from host.config import Config
+            from netscript.host.config import Config
             from netscript import hookimpl
 
-            config = Config(name="warm", plugins=["plugins.streams"], entry_points=False,
+            config = Config(name="warm", plugins=["streams"], entry_points=False,
                             grace_period=2.0)
 
             @hookimpl

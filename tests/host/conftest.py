@@ -79,7 +79,7 @@ def netscript_register_resources(register, config):
         """Write ``netscript.config.py``; entry points are off unless asked for, so what is
         installed on the machine cannot change a test."""
         body = (
-            "from host.config import Config\n\n"
+            "from netscript import Config\n\n"
             f"config = Config(name='test-app', plugins={plugins!r}, entry_points={entry_points}"
             f"{', ' + settings if settings else ''})\n"
         )

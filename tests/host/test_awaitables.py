@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from host.awaitables import await_all, call_maybe_async
+from netscript.host.awaitables import await_all, call_maybe_async
 
 
 async def _seven() -> int:

@@ -7,19 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from host.config import Config, load_config_file
-from host.errors import HostError
+from netscript.host.config import Config, load_config_file
+from netscript.host.errors import HostError
 from tests.host.conftest import Project
 
 
 def test_loads_under_a_synthetic_module_name(project: Project) -> None:
-    path = project.config(["plugins.streams"])
+    path = project.config(["streams"])
     config, module = load_config_file(path)
     assert module.__name__.startswith("netscript_config__")
     assert module.__name__.isidentifier()
     assert sys.modules[module.__name__] is module
     assert module.config is config
-    assert config.plugins == ["plugins.streams"]
+    assert config.plugins == ["streams"]
     assert config.config_file == path.resolve()
 
 
@@ -31,7 +31,7 @@ def test_paths_default_to_the_config_files_folder(project: Project) -> None:
 
 
 def test_defaults(project: Project) -> None:
-    project.config_file.write_text("from host.config import Config\nconfig = Config()\n")
+    project.config_file.write_text("from netscript import Config\nconfig = Config()\n")
     config, _ = load_config_file(project.config_file)
     assert config.name == "netscript-app"
     assert config.plugins == []
@@ -66,12 +66,12 @@ def test_each_load_runs_the_file_again(project: Project) -> None:
 
 def test_environment_overrides_the_file(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NETSCRIPT_GRACE_PERIOD", "1.5")
-    monkeypatch.setenv("NETSCRIPT_PLUGINS", '["plugins.streams", "./plugins/x"]')
+    monkeypatch.setenv("NETSCRIPT_PLUGINS", '["streams", "./plugins/x"]')
     monkeypatch.setenv("NETSCRIPT_NO_COLOR", "1")
     monkeypatch.setenv("NETSCRIPT_STATE_DIR", "run")
     config, _ = load_config_file(project.config(["a"], settings="grace_period=10"))
     assert config.grace_period == 1.5
-    assert config.plugins == ["plugins.streams", "./plugins/x"]
+    assert config.plugins == ["streams", "./plugins/x"]
     assert config.no_color is True
     assert config.state_dir == project.root.resolve() / "run"
 
@@ -87,7 +87,7 @@ def test_config_built_in_code_uses_the_current_directory(
 
 
 def test_missing_config_variable_names_the_file(project: Project) -> None:
-    project.config_file.write_text("from host.config import Config\nsettings = Config()\n")
+    project.config_file.write_text("from netscript import Config\nsettings = Config()\n")
     with pytest.raises(HostError) as caught:
         load_config_file(project.config_file)
     message = str(caught.value)

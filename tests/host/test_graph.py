@@ -8,8 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from host.errors import HostError
-from host.graph import CycleError, MissingDependencyError, resolve_start_order, reverse_order
+from netscript.host.errors import HostError
+from netscript.host.graph import (
+    CycleError,
+    MissingDependencyError,
+    resolve_start_order,
+    reverse_order,
+)
 
 
 def test_empty_graph() -> None:

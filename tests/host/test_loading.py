@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-import plugins.streams.hooks
-from host.config import Config
-from host.errors import HostError
-from host.loading import (
+import netscript.plugins.streams.hooks
+from netscript.host.config import Config
+from netscript.host.errors import HostError
+from netscript.host.loading import (
+    builtin_names,
     config_plugin,
     has_hookimpls,
     import_plugin,
@@ -37,7 +38,7 @@ def _config(project: Project) -> Config:
 @pytest.mark.parametrize(
     ("reference", "is_path"),
     [
-        ("plugins.streams", False),
+        ("netscript.plugins.streams", False),
         ("streams", False),
         ("my_pkg.sub_1", False),
         ("./plugins/workers", True),
@@ -53,16 +54,43 @@ def test_path_or_module_name(reference: str, is_path: bool) -> None:
 
 
 def test_a_package_without_hookimpls_yields_its_hooks_module(project: Project) -> None:
-    source = import_plugin("plugins.streams", _config(project))
-    assert source.plugin is plugins.streams.hooks
-    assert source.module == "plugins.streams.hooks"
+    source = import_plugin("netscript.plugins.streams", _config(project))
+    assert source.plugin is netscript.plugins.streams.hooks
+    assert source.module == "netscript.plugins.streams.hooks"
     assert source.file == str(REPO / "plugins" / "streams" / "hooks.py")
-    assert source.reference == "plugins.streams"
+    assert source.reference == "netscript.plugins.streams"
+
+
+def test_a_builtin_is_named_by_its_short_name(project: Project) -> None:
+    source = import_plugin("streams", _config(project))
+    assert source.plugin is netscript.plugins.streams.hooks
+    assert source.reference == "streams"
+    assert "streams" in builtin_names()
+
+
+def test_an_unknown_builtin_name_lists_the_builtins(project: Project) -> None:
+    with pytest.raises(HostError) as caught:
+        import_plugin("wrokers", _config(project))
+    message = str(caught.value)
+    assert "no built-in plugin of that name (built-ins: streams" in message
+    assert "'./wrokers'" in message
+
+
+def test_a_user_module_named_like_a_builtin_is_given_as_a_path(project: Project) -> None:
+    reference = project.plugin("streams", MANIFEST_HOOK.format(name="my-streams"))
+    source = import_plugin("./plugins/streams", _config(project))
+    assert source.plugin is not netscript.plugins.streams.hooks
+    assert reference == "./plugins/streams"
+    assert source.module.startswith("netscript_plugin_streams__")
 
 
 def test_a_path_inside_an_importable_package_is_imported_by_name(project: Project) -> None:
     source = import_plugin(str(REPO / "plugins" / "streams"), _config(project))
-    assert source.plugin is plugins.streams.hooks
+    assert source.plugin is netscript.plugins.streams.hooks
+    through_the_link = import_plugin(
+        str(REPO / "netscript" / "plugins" / "streams"), _config(project)
+    )
+    assert through_the_link.plugin is netscript.plugins.streams.hooks
 
 
 def test_a_path_plugin_elsewhere_gets_a_synthetic_name(project: Project) -> None:
@@ -147,10 +175,9 @@ def test_a_path_that_does_not_exist(project: Project) -> None:
 
 def test_a_module_name_that_does_not_exist(project: Project) -> None:
     with pytest.raises(HostError) as caught:
-        import_plugin("no_such_netscript_plugin", _config(project))
+        import_plugin("no_such.netscript_plugin", _config(project))
     assert str(caught.value).startswith(
-        "plugin 'no_such_netscript_plugin': no module named 'no_such_netscript_plugin'; "
-        "fix `plugins` in "
+        "plugin 'no_such.netscript_plugin': no module named 'no_such'; fix `plugins` in "
     )
 
 
@@ -189,7 +216,7 @@ def test_a_syntax_error_names_the_file_and_line(project: Project) -> None:
 
 
 def test_the_config_module_is_a_plugin_only_with_hookimpls(project: Project) -> None:
-    from host.config import load_config_file
+    from netscript.host.config import load_config_file
 
     config, module = load_config_file(project.config([]))
     assert config_plugin(module, config) is None

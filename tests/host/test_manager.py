@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from host.errors import HostError
-from host.graph import CycleError, MissingDependencyError
-from host.manager import Host, load_app
-from host.manifest import Dependency
-from host.model import App
-from host.registry import DashboardPanel
+from netscript.host.errors import HostError
+from netscript.host.graph import CycleError, MissingDependencyError
+from netscript.host.manager import Host, load_app
+from netscript.host.manifest import Dependency
+from netscript.host.model import App
+from netscript.host.registry import DashboardPanel
 from tests.host.conftest import REPO, Project
 from tests.host.test_loading import install_entry_point, unique_module
 
@@ -34,11 +34,11 @@ def test_the_default_app() -> None:
     assert [plugin.name for plugin in app.plugins] == ["streams"]
     streams = app.plugins[0]
     assert (streams.manifest.kind, streams.manifest.requires_db) == ("infra", False)
-    assert streams.module == "plugins.streams.hooks"
+    assert streams.module == "netscript.plugins.streams.hooks"
     assert streams.source == "plugins/streams/hooks.py"
     [resource] = app.resources
     assert (resource.name, resource.plugin, resource.depends_on) == ("streams", "streams", ())
-    assert resource.spec.module == "plugins.streams"
+    assert resource.spec.module == "netscript.plugins.streams"
     assert resource.spec.port == 4437
     assert resource.spec.health is not None and resource.spec.health.path == "/health/ready"
     assert resource.spec.args == [
@@ -195,7 +195,7 @@ def test_an_invalid_manifest_model_names_the_line(project: Project) -> None:
     ref = project.plugin(
         "bad",
         """
-        from host.manifest import PluginManifest
+        from netscript.host.manifest import PluginManifest
         from netscript import hookimpl
 
 
@@ -350,14 +350,14 @@ def test_entry_point_plugins_load_when_the_config_allows(
 ) -> None:
     install_entry_point(tmp_path / "site", unique_module(tmp_path), MANIFEST.format(name="extra"))
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    with_entry_points = load_app(project.config(["plugins.streams"], entry_points=True))
+    with_entry_points = load_app(project.config(["streams"], entry_points=True))
     assert [plugin.name for plugin in with_entry_points.plugins] == ["streams", "extra"]
-    without = load_app(project.config(["plugins.streams"], entry_points=False))
+    without = load_app(project.config(["streams"], entry_points=False))
     assert [plugin.name for plugin in without.plugins] == ["streams"]
 
 
 def test_the_same_plugin_named_twice_loads_once(project: Project) -> None:
-    app = _load(project, ["plugins.streams", str(REPO / "plugins" / "streams")])
+    app = _load(project, ["streams", str(REPO / "plugins" / "streams")])
     assert [plugin.name for plugin in app.plugins] == ["streams"]
 
 
@@ -534,7 +534,7 @@ def test_startup_in_order_and_shutdown_in_reverse(project: Project) -> None:
 
 
 def test_the_host_can_be_driven_step_by_step(project: Project) -> None:
-    from host.config import load_config_file
+    from netscript.host.config import load_config_file
 
     config, module = load_config_file(project.config([project.simple_plugin("db")]))
     host = Host(config, module)

@@ -6,9 +6,9 @@ import argparse
 
 import pytest
 
-from host.errors import HostError
-from host.manifest import PluginManifest, ResourceSpec
-from host.registry import (
+from netscript.host.errors import HostError
+from netscript.host.manifest import PluginManifest, ResourceSpec
+from netscript.host.registry import (
     CommandSpec,
     DashboardPanel,
     command_register,

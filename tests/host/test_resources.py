@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from host.errors import HostError
-from host.graph import CycleError, MissingDependencyError
-from host.manifest import Dependency, HealthProbe, PluginManifest, ResourceSpec
-from host.model import LoadedPlugin
-from host.resources import link_resources
+from netscript.host.errors import HostError
+from netscript.host.graph import CycleError, MissingDependencyError
+from netscript.host.manifest import Dependency, HealthProbe, PluginManifest, ResourceSpec
+from netscript.host.model import LoadedPlugin
+from netscript.host.resources import link_resources
 
 
 def _plugin(name: str, *depends_on: str) -> LoadedPlugin:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from host.manifest import RestartPolicy
-from orchestrator.backoff import restart_delay, should_restart
+from netscript.host.manifest import RestartPolicy
+from netscript.orchestrator.backoff import restart_delay, should_restart
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from host.manifest import Dependency, ResourceSpec
-from host.model import Resource
-from orchestrator.env import build_environment, env_name
+from netscript.host.manifest import Dependency, ResourceSpec
+from netscript.host.model import Resource
+from netscript.orchestrator.env import build_environment, env_name
 
 
 def resource(name: str, deps: list[str], **spec: object) -> Resource:

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from orchestrator.ports import PortInUse, check_port_free, free_port, port_holder
+from netscript.orchestrator.ports import PortInUse, check_port_free, free_port, port_holder
 
 
 def test_a_taken_port_names_its_holder() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from orchestrator.process import ChildProcess
+from netscript.orchestrator.process import ChildProcess
 from tests.support import REPO, wait_until
 
 # A shell that starts a grandchild which ignores SIGTERM, then waits.
@@ -58,7 +58,7 @@ FAKE_ORCHESTRATOR = textwrap.dedent(
     """
     import asyncio, os, sys
     sys.path.insert(0, sys.argv[1])
-    from orchestrator.process import ChildProcess
+    from netscript.orchestrator.process import ChildProcess
 
     async def main():
         child = ChildProcess(["sleep", "600"], env=dict(os.environ), cwd=None,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from host.config import Config
-from host.errors import HostError
-from host.manifest import PluginManifest, ResourceSpec
 from netscript import __version__
-from plugins.streams import hooks
+from netscript.host.config import Config
+from netscript.host.errors import HostError
+from netscript.host.manifest import PluginManifest, ResourceSpec
+from netscript.plugins.streams import hooks
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +42,7 @@ def test_resource(tmp_path: Path) -> None:
     spec = _resource(config)
     assert (spec.name, spec.module, spec.port, spec.dynamic_port) == (
         "streams",
-        "plugins.streams",
+        "netscript.plugins.streams",
         4437,
         False,
     )

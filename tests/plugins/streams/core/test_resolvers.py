@@ -15,7 +15,7 @@ from netscript import (
     get_streams_url,
     inspect_stream_topic,
 )
-from plugins.streams.core.resolvers import needs_tls
+from netscript.plugins.streams.core.resolvers import needs_tls
 from tests.plugins.streams.core.helpers import SCHEMA, Execution, Job
 
 ASPIRE = "services__streams__http__0"

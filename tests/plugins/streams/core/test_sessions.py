@@ -11,7 +11,7 @@ import types
 import httpx
 import pytest
 
-import plugins.streams.core.producer as producer_module
+import netscript.plugins.streams.core.producer as producer_module
 from netscript import (
     StreamClosedError,
     StreamConfigError,

@@ -7,7 +7,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from plugins.streams.server.cursor import (
+from netscript.plugins.streams.server.cursor import (
     CURSOR_EPOCH,
     CURSOR_INTERVAL_SECONDS,
     current_interval,

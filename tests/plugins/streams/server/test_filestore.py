@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from plugins.streams.server.filestore import FileStore, FsyncMode
-from plugins.streams.server.producers import ProducerHeaders, ProducerState
-from plugins.streams.server.store import StateChange, StreamMeta
+from netscript.plugins.streams.server.filestore import FileStore, FsyncMode
+from netscript.plugins.streams.server.producers import ProducerHeaders, ProducerState
+from netscript.plugins.streams.server.store import StateChange, StreamMeta
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -235,8 +235,8 @@ def test_unreadable_metadata_is_set_aside(tmp_path: Path) -> None:
 def test_a_failed_write_fails_the_commit_and_stops_the_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: Exception
 ) -> None:
-    from plugins.streams.server.errors import StorageFailure
-    from plugins.streams.server.filestore import store as store_module
+    from netscript.plugins.streams.server.errors import StorageFailure
+    from netscript.plugins.streams.server.filestore import store as store_module
 
     async def scenario() -> None:
         store = FileStore(tmp_path)

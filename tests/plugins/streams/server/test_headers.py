@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from plugins.streams.server.errors import BadRequest
-from plugins.streams.server.headers import (
+from netscript.plugins.streams.server.errors import BadRequest
+from netscript.plugins.streams.server.headers import (
     is_text,
     is_true,
     normalize_content_type,

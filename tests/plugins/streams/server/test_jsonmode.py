@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from plugins.streams.server.errors import BadRequest
-from plugins.streams.server.jsonmode import (
+from netscript.plugins.streams.server.errors import BadRequest
+from netscript.plugins.streams.server.jsonmode import (
     join_messages,
     split_messages,
     split_messages_reference,

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from plugins.streams.server.errors import BadRequest
-from plugins.streams.server.offsets import (
+from netscript.plugins.streams.server.errors import BadRequest
+from netscript.plugins.streams.server.offsets import (
     MAX_POSITION,
     decode_offset,
     encode_offset,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.streams.server.errors import InvalidPath
-from plugins.streams.server.paths import MAX_PATH_BYTES, is_reserved, validate_stream_path
+from netscript.plugins.streams.server.errors import InvalidPath
+from netscript.plugins.streams.server.paths import MAX_PATH_BYTES, is_reserved, validate_stream_path
 
 
 @pytest.mark.parametrize(

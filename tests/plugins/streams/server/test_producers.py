@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from plugins.streams.server.errors import BadRequest
-from plugins.streams.server.producers import (
+from netscript.plugins.streams.server.errors import BadRequest
+from netscript.plugins.streams.server.producers import (
     MAX_SAFE_INTEGER,
     ProducerHeaders,
     ProducerState,

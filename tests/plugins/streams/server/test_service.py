@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from plugins.streams.server.errors import StreamNotFound
-from plugins.streams.server.filestore import FileStore
-from plugins.streams.server.memory import MemoryStore
-from plugins.streams.server.service import AppendRequest, CreateRequest, StreamService
-from plugins.streams.server.store import StreamStore
+from netscript.plugins.streams.server.errors import StreamNotFound
+from netscript.plugins.streams.server.filestore import FileStore
+from netscript.plugins.streams.server.memory import MemoryStore
+from netscript.plugins.streams.server.service import AppendRequest, CreateRequest, StreamService
+from netscript.plugins.streams.server.store import StreamStore
 
 
 class Clock:

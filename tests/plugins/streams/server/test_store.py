@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from plugins.streams.server.filestore import FileStore
-from plugins.streams.server.memory import MemoryStore
-from plugins.streams.server.producers import ProducerHeaders, ProducerState
-from plugins.streams.server.store import StateChange, StreamMeta, StreamStore
+from netscript.plugins.streams.server.filestore import FileStore
+from netscript.plugins.streams.server.memory import MemoryStore
+from netscript.plugins.streams.server.producers import ProducerHeaders, ProducerState
+from netscript.plugins.streams.server.store import StateChange, StreamMeta, StreamStore
 
 BACKENDS = ["memory", "file"]
 
