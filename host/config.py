@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import (
@@ -61,6 +62,10 @@ class Config(BaseSettings):
     exit_on_failure: bool = Field(False, description="stop the run when a resource fails")
     no_color: bool = False
     entry_points: bool = Field(True, description="load plugins of the 'netscript' group")
+    settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="plugin name -> its settings (NETSCRIPT_<PLUGIN>__<FIELD> variables win)",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -80,6 +85,10 @@ class Config(BaseSettings):
         self.project_dir = (base / self.project_dir.expanduser()).resolve()
         self.state_dir = self.project_dir / self.state_dir.expanduser()
         return self
+
+    def plugin_state_dir(self, plugin: str) -> Path:
+        """``<state_dir>/<plugin>/``: the plugin's own folder (created by ``netscript up``)."""
+        return self.state_dir / plugin
 
     def resolve(self, path: str | Path) -> Path:
         """``path`` made absolute against ``project_dir`` (``~`` expanded)."""

@@ -1,24 +1,60 @@
-"""Every hook of NetScript, and nothing else.
+"""The host's hooks, and nothing else.
+
+A plugin's own extension points (the workers plugin's ``netscript_register_jobs``, say) are
+declared in that plugin's ``hookspecs.py`` and added with :func:`netscript_register_hookspecs`.
 
 Hooks are called with keyword arguments only, so a spec can grow an argument without
-breaking plugins. Contributions go through a ``register`` callback; the host validates
-what is registered in one place (``host/registry.py``). A hook may return an awaitable
-where its spec says so; the host awaits it.
+breaking plugins: an implementation declares only the arguments it uses. Contributions go
+through a ``register`` callback; the host validates what is registered in one place
+(``netscript/host/registry.py``) and a bad registration is one line naming the plugin.
+
+One run (``netscript up``) calls them in this order, each plugin in dependency order:
+
+1. ``netscript_register_hookspecs``, then every hookimpl is checked against a spec;
+2. ``netscript_register_plugin``; the plugin graph is ordered (``--without`` applied);
+3. ``netscript_register_settings``; every plugin's settings are validated;
+4. ``netscript_configure``;
+5. ``netscript_register_resources``; the resource graph is ordered;
+6. (the resources start) ``netscript_startup`` once every resource is up;
+7. ``netscript_shutdown`` when the run stops (reverse order), before any resource stops.
+
+``netscript_register_commands`` is called when the CLI looks for a command that is not one
+of its own (``netscript <command>``), and when ``netscript --help`` lists them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .markers import hookspec
+
+if TYPE_CHECKING:
+    from netscript.orchestrator.states import ResourceStatus
+
+    from .config import Config
+    from .context import RunContext
+
+
+@hookspec
+def netscript_register_hookspecs(register: Callable[[object], None]) -> None:
+    """Declare hooks of the plugin's own, for other plugins to implement.
+
+    Called once per run, right after every plugin is loaded and before any hookimpl is
+    checked, so other plugins may implement these hooks. Like pytest's ``pytest_addhooks``.
+
+    :param register: call ``register(module)`` with a module (or class) whose functions are
+        marked ``@hookspec``; every name must start with ``netscript_`` and be new. The
+        plugin calls its hooks itself, usually in its service (:func:`netscript.load_app`,
+        then ``app.host.call_each(...)``).
+    """
 
 
 @hookspec
 def netscript_register_plugin(register: Callable[..., None]) -> None:
     """Declare the plugin's manifest.
 
-    Called once per run, right after the plugins are loaded.
+    Called once per run, after the hookspecs are added, before anything else of the plugin.
 
     :param register: call ``register(PluginManifest(...))`` (or with the same fields as
         keyword arguments) exactly once.
@@ -26,10 +62,37 @@ def netscript_register_plugin(register: Callable[..., None]) -> None:
 
 
 @hookspec
-def netscript_register_resources(register: Callable[..., None], config: Any) -> None:
+def netscript_register_settings(register: Callable[[type[Any]], None]) -> None:
+    """Declare the plugin's typed settings.
+
+    Called once per run, after every manifest is registered and the plugins are ordered.
+    Values come from ``Config(settings={"<plugin>": {...}})`` and the environment
+    (``NETSCRIPT_<PLUGIN>__<FIELD>``, which wins); a bad value stops the run before
+    anything starts, naming the plugin and the field.
+
+    :param register: call ``register(Model)`` once, with a pydantic model class whose
+        fields all have defaults or are set in the config or the environment.
+    """
+
+
+@hookspec
+def netscript_configure(config: Config) -> None:
+    """Adjust or validate the run's configuration.
+
+    Called once per run, after every plugin's settings are validated and before any
+    resource is registered, in plugin order; what it changes in ``config`` is what
+    ``netscript_register_resources`` sees. (A warm start may already have launched the last
+    run's root resources; any root this changes is restarted, never kept stale.)
+
+    :param config: the run's :class:`netscript.Config`.
+    """
+
+
+@hookspec
+def netscript_register_resources(register: Callable[..., None], config: Config) -> None:
     """Contribute the services (resources) the plugin runs.
 
-    Called once per run, after every manifest is registered.
+    Called once per run, after ``netscript_configure``, in plugin order.
 
     :param register: call ``register(ResourceSpec(...))`` (or keyword arguments) once
         per resource. The resource belongs to the calling plugin.
@@ -38,29 +101,28 @@ def netscript_register_resources(register: Callable[..., None], config: Any) -> 
 
 
 @hookspec
-def netscript_configure(config: Any) -> None:
-    """Adjust or validate the run's configuration before anything starts.
+def netscript_startup(
+    config: Config, resources: dict[str, ResourceStatus], context: RunContext
+) -> Any:
+    """The app is up: every resource reached its start condition.
 
-    Called once per run, after resources are registered, in plugin order.
-
-    :param config: the run's :class:`netscript.Config`.
-    """
-
-
-@hookspec
-def netscript_startup(config: Any, resources: Any) -> Any:
-    """The resource graph is up (every resource reached its start condition).
-
-    May return an awaitable.
+    Called once per run, the first time every resource is up (never, if one never comes
+    up), in plugin order. May return an awaitable, which is awaited before the next plugin's.
 
     :param config: the run's configuration.
-    :param resources: a read-only mapping of resource name → status.
+    :param resources: resource name -> status, as it was when the app came up (read-only).
+    :param context: the run: live statuses, ``restart(name)``, the streams endpoint and
+        credentials, ``announce(text)``.
     """
 
 
 @hookspec
-def netscript_shutdown(config: Any) -> Any:
-    """The run is stopping; called before resources are stopped. May return an awaitable.
+def netscript_shutdown(config: Config) -> Any:
+    """The run is stopping.
+
+    Called once per run, when it stops (Ctrl-C, SIGTERM, ``netscript down``, or a failure
+    with ``--exit-on-failure``), in reverse plugin order, before any resource is stopped.
+    Every plugin is called even if one fails. May return an awaitable.
 
     :param config: the run's configuration.
     """
@@ -70,16 +132,13 @@ def netscript_shutdown(config: Any) -> Any:
 def netscript_register_commands(register: Callable[..., None]) -> None:
     """Contribute CLI subcommands (``netscript <name> ...``).
 
-    :param register: call ``register(name, help, configure, run)`` where
-        ``configure(parser)`` adds arguments to an ``argparse`` parser and
-        ``run(args) -> int`` executes the command.
-    """
+    Called when ``netscript`` is given a command that is not one of its own (``up``,
+    ``ps``, ...), and when ``netscript --help`` lists the app's commands (cached between
+    runs while the app's files are unchanged); not during ``netscript up``.
 
-
-@hookspec
-def netscript_register_dashboard(register: Callable[..., None]) -> None:
-    """Contribute dashboard panels (used by the dashboard).
-
-    :param register: call ``register(name, title, stream_path, collection)``: a panel that
-        shows the materialized ``collection`` of ``stream_path``.
+    :param register: call ``register(name=, help=, configure=, run=)``:
+        ``configure(parser)`` adds ``argparse`` arguments (``--config`` is reserved), and
+        ``run(args) -> int`` executes the command and returns its exit code;
+        ``args.netscript`` is a :class:`netscript.CommandContext` (the app, the plugin's
+        settings and state folder).
     """

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from .errors import HostError
@@ -37,6 +39,9 @@ class Resource:
     spec: ResourceSpec
     plugin: str
     depends_on: tuple[Dependency, ...]
+    # What the host tells every process of the plugin: NETSCRIPT_PLUGIN, its state folder,
+    # its settings (NETSCRIPT_PLUGIN_SETTINGS), the app's config file.
+    plugin_env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def name(self) -> str:
@@ -51,3 +56,15 @@ class App:
     plugins: tuple[LoadedPlugin, ...]  # topological order, stable ties
     resources: tuple[Resource, ...]  # topological order, stable ties
     host: Any = field(repr=False, compare=False, default=None)  # netscript.host.manager.Host
+    settings: Mapping[str, Any] = field(default_factory=dict)  # plugin -> validated settings
+    without: tuple[str, ...] = ()  # plugins left out of this run (``up --without``)
+
+    def plugin(self, name: str) -> LoadedPlugin:
+        """The loaded plugin ``name``.
+
+        :raises HostError: no plugin of that name in this app.
+        """
+        for plugin in self.plugins:
+            if plugin.name == name:
+                return plugin
+        raise HostError(f"no plugin named {name!r} in this app")

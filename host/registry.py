@@ -12,10 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .errors import HostError
-from .manifest import NAME, NamePattern
+from .manifest import NAME
+from .markers import PROJECT
 from .messages import condense_validation_error
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -30,18 +31,6 @@ class CommandSpec:
     help: str
     configure: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
-    plugin: str
-
-
-class DashboardPanel(BaseModel):
-    """A dashboard panel: the live materialized ``collection`` of ``stream_path``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(pattern=NamePattern)
-    title: str = Field(min_length=1)
-    stream_path: str = Field(pattern=r"^/[^?#\s]*$", description="a stream path, like /a/b")
-    collection: str = Field(min_length=1, description="the collection's type, as on the wire")
     plugin: str
 
 
@@ -73,10 +62,13 @@ def model_register(model: type[ModelT], sink: list[ModelT], *, what: str, owner:
     return register
 
 
-def command_register(sink: list[CommandSpec], *, plugin: str, owner: str) -> Register:
+def command_register(
+    sink: list[CommandSpec], *, plugin: str, owner: str, reserved: frozenset[str] = frozenset()
+) -> Register:
     """The callback of ``netscript_register_commands``: ``register(name, help, configure, run)``.
 
-    Names must be unique across plugins and look like plugin names (``workers``).
+    Names must be unique across plugins, look like plugin names (``workers``), and not be
+    one of ``reserved`` (the CLI's own commands).
     """
 
     def register(
@@ -87,6 +79,8 @@ def command_register(sink: list[CommandSpec], *, plugin: str, owner: str) -> Reg
     ) -> None:
         if not isinstance(name, str) or not NAME.match(name):
             raise HostError(f"{owner}: invalid command name {name!r} (lower-case, like 'jobs')")
+        if name in reserved:
+            raise HostError(f"{owner}: command {name!r} is one of netscript's own; pick another")
         if not isinstance(help, str):
             raise HostError(f"{owner}: command {name!r}: help must be a string")
         for label, func in (("configure", configure), ("run", run)):
@@ -102,31 +96,45 @@ def command_register(sink: list[CommandSpec], *, plugin: str, owner: str) -> Reg
     return register
 
 
-def panel_register(sink: list[DashboardPanel], *, plugin: str, owner: str) -> Register:
-    """The callback of ``netscript_register_dashboard``.
+def settings_register(sink: list[type[BaseModel]], *, owner: str) -> Register:
+    """The callback of ``netscript_register_settings``: ``register(Model)``, at most once."""
 
-    ``register(name, title, stream_path, collection)``; names are unique across plugins.
+    def register(model: Any) -> None:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise HostError(
+                f"{owner}: register() takes a pydantic model class (the plugin's settings), "
+                f"got {model!r}"
+            )
+        if sink:
+            raise HostError(
+                f"{owner}: registers settings twice ({sink[0].__name__}, {model.__name__}); "
+                "one model per plugin"
+            )
+        sink.append(model)
+
+    return register
+
+
+def hookspecs_register(sink: list[object], *, owner: str) -> Register:
+    """The callback of ``netscript_register_hookspecs``: ``register(module_or_class)``.
+
+    Every ``@hookspec`` in it must be named ``netscript_...``; at least one must be there.
     """
 
-    def register(name: str, title: str, stream_path: str, collection: str) -> None:
-        try:
-            panel = DashboardPanel(
-                name=name,
-                title=title,
-                stream_path=stream_path,
-                collection=collection,
-                plugin=plugin,
-            )
-        except ValidationError as exc:
+    def register(namespace: object) -> None:
+        names = [
+            name
+            for name in dir(namespace)
+            if hasattr(getattr(namespace, name, None), f"{PROJECT}_spec")
+        ]
+        if not names:
             raise HostError(
-                f"{owner}: invalid dashboard panel: {condense_validation_error(exc)}"
-            ) from exc
-        for existing in sink:
-            if existing.name == panel.name:
-                raise HostError(
-                    f"{owner}: dashboard panel {name!r} is already registered by plugin "
-                    f"{existing.plugin!r}"
-                )
-        sink.append(panel)
+                f"{owner}: register() got {namespace!r}, which has no @hookspec functions "
+                "(from netscript import hookspec)"
+            )
+        for name in names:
+            if not name.startswith(f"{PROJECT}_"):
+                raise HostError(f"{owner}: hookspec {name!r} must be named {PROJECT}_...")
+        sink.append(namespace)
 
     return register

@@ -10,6 +10,7 @@ suffice, since those resources wait for theirs in turn.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 from .errors import HostError
 from .graph import resolve_start_order
@@ -18,12 +19,15 @@ from .model import LoadedPlugin, Resource
 
 
 def link_resources(
-    plugins: Sequence[LoadedPlugin], specs: Mapping[str, Sequence[ResourceSpec]]
+    plugins: Sequence[LoadedPlugin],
+    specs: Mapping[str, Sequence[ResourceSpec]],
+    plugin_env: Mapping[str, Mapping[str, str]] | None = None,
 ) -> tuple[Resource, ...]:
     """Resources with their full dependencies, dependencies first.
 
     :param plugins: the plugins in start order.
     :param specs: plugin name -> the resource specs it registered, in order.
+    :param plugin_env: plugin name -> what the host tells each of its processes.
     :raises HostError: two resources share a name.
     :raises MissingDependencyError: a resource depends on one no plugin registered.
     :raises CycleError: resources depend on each other in a cycle.
@@ -47,7 +51,10 @@ def link_resources(
             listed = {dependency.name for dependency in spec.depends_on}
             extra = [dependency for dependency in implied if dependency.name not in listed]
             resources[spec.name] = Resource(
-                spec=spec, plugin=plugin.name, depends_on=(*spec.depends_on, *extra)
+                spec=spec,
+                plugin=plugin.name,
+                depends_on=(*spec.depends_on, *extra),
+                plugin_env=MappingProxyType(dict((plugin_env or {}).get(plugin.name, {}))),
             )
 
     def hint(node: str, missing: str) -> str:

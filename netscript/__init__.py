@@ -1,22 +1,105 @@
-"""NetScript for Python: the small public facade.
+"""NetScript for Python: everything a plugin author imports, from one place.
 
-``from netscript import hookimpl, Config, define_stream_schema, create_durable_stream``.
-The names load lazily, so ``netscript --help`` does not import pydantic and httpx.
+``from netscript import hookimpl, Config, ResourceSpec, define_stream_schema, ...``. The
+built-in plugins import nothing else of the host or the orchestrator. Names load lazily, so
+``netscript --help`` does not import pydantic and httpx.
+
+The installed distribution is this one package: ``netscript.host`` (the pluggy host),
+``netscript.orchestrator`` (``netscript up``) and ``netscript.plugins.<name>`` (the
+built-in plugins) live under it.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# name -> the module that defines it (imported on first use)
+_WHERE = {
+    # plugins: markers, manifests, the loaded app, errors
+    "hookimpl": "netscript.host.markers",
+    "hookspec": "netscript.host.markers",
+    "Config": "netscript.host.config",
+    "PluginManifest": "netscript.host.manifest",
+    "ResourceSpec": "netscript.host.manifest",
+    "HealthProbe": "netscript.host.manifest",
+    "RestartPolicy": "netscript.host.manifest",
+    "Dependency": "netscript.host.manifest",
+    "App": "netscript.host.model",
+    "LoadedPlugin": "netscript.host.model",
+    "Resource": "netscript.host.model",
+    "load_app": "netscript.host.app",
+    "HostError": "netscript.host.errors",
+    "CycleError": "netscript.host.graph",
+    "MissingDependencyError": "netscript.host.graph",
+    "RunContext": "netscript.host.context",
+    "CommandContext": "netscript.host.context",
+    # the statuses `netscript up` publishes to /netscript/resources
+    "ResourceStatus": "netscript.orchestrator.states",
+    "ResourceState": "netscript.orchestrator.states",
+    "Health": "netscript.orchestrator.states",
+    # a plugin's service process
+    "plugin_settings": "netscript.service",
+    "plugin_state_dir": "netscript.service",
+    "serve": "netscript.service",
+    "LoopbackGuard": "netscript.guard",
+    # the streams library
+    **dict.fromkeys(
+        [
+            "Change",
+            "ChangeEvent",
+            "CollectionDefinition",
+            "DurableStreamProducer",
+            "ProducerOptions",
+            "StateSchema",
+            "StreamBufferFull",
+            "StreamClosedError",
+            "StreamConfigError",
+            "StreamDeliveryError",
+            "StreamError",
+            "StreamSchemaError",
+            "StreamUnsupportedOperationError",
+            "StreamView",
+            "build_stream_url",
+            "create_durable_stream",
+            "define_stream_consumer",
+            "define_stream_producer",
+            "define_stream_schema",
+            "get_streams_auth",
+            "get_streams_url",
+            "inspect_stream_topic",
+            "open_stream_view",
+        ],
+        "netscript.plugins.streams.core",
+    ),
+}
+
 __all__ = [
+    "App",
     "Change",
     "ChangeEvent",
     "CollectionDefinition",
+    "CommandContext",
     "Config",
+    "CycleError",
+    "Dependency",
     "DurableStreamProducer",
+    "Health",
+    "HealthProbe",
+    "HostError",
+    "LoadedPlugin",
+    "LoopbackGuard",
+    "MissingDependencyError",
+    "PluginManifest",
     "ProducerOptions",
+    "Resource",
+    "ResourceSpec",
+    "ResourceState",
+    "ResourceStatus",
+    "RestartPolicy",
+    "RunContext",
     "StateSchema",
     "StreamBufferFull",
     "StreamClosedError",
@@ -35,15 +118,32 @@ __all__ = [
     "get_streams_auth",
     "get_streams_url",
     "hookimpl",
+    "hookspec",
     "inspect_stream_topic",
+    "load_app",
     "open_stream_view",
+    "plugin_settings",
+    "plugin_state_dir",
+    "serve",
 ]
-_HOST = frozenset({"Config", "hookimpl"})
-_STREAMS = frozenset(__all__) - _HOST - {"__version__"}
 
 if TYPE_CHECKING:
+    from netscript.guard import LoopbackGuard
+    from netscript.host.app import load_app
     from netscript.host.config import Config
-    from netscript.host.markers import hookimpl
+    from netscript.host.context import CommandContext, RunContext
+    from netscript.host.errors import HostError
+    from netscript.host.graph import CycleError, MissingDependencyError
+    from netscript.host.manifest import (
+        Dependency,
+        HealthProbe,
+        PluginManifest,
+        ResourceSpec,
+        RestartPolicy,
+    )
+    from netscript.host.markers import hookimpl, hookspec
+    from netscript.host.model import App, LoadedPlugin, Resource
+    from netscript.orchestrator.states import Health, ResourceState, ResourceStatus
     from netscript.plugins.streams.core import (
         Change,
         ChangeEvent,
@@ -69,19 +169,17 @@ if TYPE_CHECKING:
         inspect_stream_topic,
         open_stream_view,
     )
+    from netscript.service import plugin_settings, plugin_state_dir, serve
 
 
 def __getattr__(name: str) -> Any:
-    if name == "hookimpl":
-        from netscript.host.markers import hookimpl
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'netscript' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
 
-        return hookimpl
-    if name == "Config":
-        from netscript.host.config import Config
 
-        return Config
-    if name in _STREAMS:
-        from netscript.plugins.streams import core
-
-        return getattr(core, name)
-    raise AttributeError(f"module 'netscript' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return __all__

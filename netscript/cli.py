@@ -1,95 +1,51 @@
 """The ``netscript`` command line.
 
-Imports stay lazy so ``netscript --help`` does not pay for Quart and Hypercorn.
+The CLI's own commands (``up``, ``down``, ``ps``, ...) dispatch without loading any plugin,
+so they start fast. Any other command is a plugin's (``netscript_register_commands``): the
+app is loaded to find it (:mod:`netscript.commands`). Imports stay lazy so ``netscript
+--help`` does not pay for pydantic, Quart and Hypercorn.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # argparse is imported after a warm start has launched the app's roots
     import argparse
 
-
-def _serve_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", help="address to listen on (default 127.0.0.1, env STREAMS_HOST)")
-    parser.add_argument(
-        "--port",
-        type=int,
-        help="port (default 4437; env STREAMS_PORT, then PORT; 0 picks a free one)",
-    )
-    store = parser.add_mutually_exclusive_group()
-    store.add_argument("--memory", action="store_true", default=None, help="in-memory store")
-    store.add_argument(
-        "--data-dir", help="directory of the durable file store (default .netscript/streams)"
-    )
-    parser.add_argument(
-        "--fsync",
-        choices=["always", "batch", "never"],
-        help="when appends are synced to disk (default always, group-committed)",
-    )
-    parser.add_argument(
-        "--long-poll-timeout",
-        type=float,
-        help="seconds a long-poll waits for data (default 30, env STREAMS_LONG_POLL_TIMEOUT)",
-    )
-    parser.add_argument(
-        "--max-body-bytes", type=int, help="largest accepted request body (default 64 MiB)"
-    )
+BUILTIN_COMMANDS = ("up", "down", "ps", "logs", "graph", "plugins", "restart")
+DESCRIPTION = "NetScript: a local orchestrator with a durable-streams backbone."
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(listed: Sequence[object] = (), note: str | None = None) -> argparse.ArgumentParser:
+    """The parser of the CLI's own commands; ``listed`` plugin commands are shown in its help."""
     import argparse
 
-    parser = argparse.ArgumentParser(
-        prog="netscript",
-        description="NetScript: a local orchestrator with a durable-streams backbone.",
-    )
+    epilog = None
+    if note:
+        epilog = f"plugin commands: unavailable ({note})"
+    parser = argparse.ArgumentParser(prog="netscript", description=DESCRIPTION, epilog=epilog)
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     from netscript.orchestrator.commands import add_commands as add_orchestrator_commands
 
     add_orchestrator_commands(commands)
-    streams = commands.add_parser("streams", help="the Durable Streams server and tools")
-    streams_commands = streams.add_subparsers(dest="streams_command", metavar="COMMAND")
-    serve = streams_commands.add_parser("serve", help="serve the Durable Streams protocol")
-    _serve_flags(serve)
-    from netscript.plugins.streams.cli import add_commands
+    if listed:
+        from .commands import add_listing
 
-    add_commands(streams_commands)
+        add_listing(commands, listed)  # type: ignore[arg-type]
     return parser
 
 
-def _settings(args: argparse.Namespace) -> Any:
-    from pydantic import ValidationError
-
-    from netscript.plugins.streams.server.config import ServerSettings
-
-    overrides = {
-        key: value
-        for key, value in {
-            "host": args.host,
-            "port": args.port,
-            "memory": args.memory,
-            "data_dir": args.data_dir,
-            "fsync": args.fsync,
-            "long_poll_timeout": args.long_poll_timeout,
-            "max_body_bytes": args.max_body_bytes,
-        }.items()
-        if value is not None
-    }
-    try:
-        return ServerSettings(**overrides)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise SystemExit(f"netscript: error: invalid settings: {problems}") from None
-
-
-ORCHESTRATOR_COMMANDS = ("up", "down", "ps", "logs", "graph", "plugins", "restart")
+def _command_word(argv: list[str]) -> str | None:
+    """The command: the first word that is not an option (``--debug`` may come first)."""
+    for word in argv:
+        if word == "--debug":
+            continue
+        return None if word.startswith("-") else word
+    return None
 
 
 def _warm_start(argv: list[str]) -> bool:
@@ -116,38 +72,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command in ORCHESTRATOR_COMMANDS:
-        from netscript.host.errors import HostError
-        from netscript.orchestrator.commands import run as run_orchestrator_command
+    command = _command_word(argv)
+    debug = "--debug" in argv
+    if command is None:
+        return _top_level(argv)
+    from netscript.host.errors import HostError
 
-        try:
+    try:
+        if command in BUILTIN_COMMANDS:
+            args = build_parser().parse_args(argv)
+            from netscript.orchestrator.commands import run as run_orchestrator_command
+
             return run_orchestrator_command(args)
-        except HostError as exc:
-            if args.debug:
-                raise
-            print(f"netscript: error: {exc}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            return 130
-    if args.command == "streams" and args.streams_command == "serve":
-        from netscript.plugins.streams.server.serve import run
+        from .commands import run_plugin_command
 
-        return run(_settings(args))
-    if args.command == "streams" and args.streams_command in ("ls", "tail", "inspect"):
-        from netscript.plugins.streams.cli import CommandError
-        from netscript.plugins.streams.cli import run as run_streams_command
+        return run_plugin_command(argv, command, debug=debug)
+    except HostError as exc:
+        if debug:
+            raise
+        print(f"netscript: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
-        try:
-            return run_streams_command(args)
-        except CommandError as exc:
-            print(f"netscript: error: {exc}", file=sys.stderr)
-            return 1
-    if args.command == "streams":
-        parser.parse_args(["streams", "--help"])
+
+def _top_level(argv: list[str]) -> int:
+    """``netscript``, ``netscript --help``: the CLI's commands and the app's plugins'."""
+    from .commands import config_from_argv, listing
+
+    listed, note = listing(config_from_argv(argv))
+    parser = build_parser(listed, note)
+    parser.parse_args(argv)  # --help prints and exits 0; a bad option exits 2
     parser.print_help()
-    return 0 if args.command is None else 2
+    return 0
 
 
 if __name__ == "__main__":

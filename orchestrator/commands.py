@@ -31,6 +31,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     up.add_argument("--exit-on-failure", action="store_true", help="exit 1 if a resource fails")
     up.add_argument("--no-color", action="store_true", help="plain console output")
     up.add_argument("--timeout", type=float, default=120.0, help="--detach: seconds to wait")
+    up.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        metavar="PLUGIN",
+        help="leave a plugin and its resources out of this run (repeatable)",
+    )
     with_config(commands.add_parser("down", help="stop the app started with up"))
     with_config(commands.add_parser("ps", help="the resources and their states"))
     logs = with_config(commands.add_parser("logs", help="resource console output"))
@@ -53,9 +60,9 @@ def config_path(args: argparse.Namespace) -> Path:
 
 
 def _load(args: argparse.Namespace) -> App:
-    from netscript.host.manager import load_app
+    from netscript.host.app import load_app
 
-    return load_app(config_path(args))
+    return load_app(config_path(args), without=getattr(args, "without", None) or ())
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
@@ -104,6 +111,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         check_conditions(app)  # before anything runs: a bad app starts nothing
         check_fixed_ports(app)
+        for plugin in app.plugins:  # every plugin's own folder, before any of it runs
+            app.config.plugin_state_dir(plugin.name).mkdir(parents=True, exist_ok=True)
         _launch_roots(app)
         import asyncio  # asyncio, rich, psutil and the supervisor load while the roots start
 
@@ -160,6 +169,8 @@ def _detach(args: argparse.Namespace, app: App) -> int:
     ]
     if args.exit_on_failure:
         argv.append("--exit-on-failure")
+    for name in args.without:
+        argv += ["--without", name]
     with log_path.open("ab") as log:
         child = subprocess.Popen(
             argv,
@@ -359,10 +370,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     app = _load(args)
-    table = Table("plugin", "version", "kind", "depends on", "db/kv", "resources", "source")
+    table = Table(
+        "plugin", "version", "kind", "depends on", "db/kv", "resources", "settings", "source"
+    )
     for plugin in app.plugins:
         m = plugin.manifest
         resources = ", ".join(r.name for r in app.resources if r.plugin == m.name)
+        settings = app.settings.get(m.name)
         table.add_row(
             m.name,
             m.version,
@@ -370,6 +384,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             ", ".join(m.depends_on) or "-",
             f"{'db' if m.requires_db else '-'}/{'kv' if m.requires_kv else '-'}",
             resources,
+            type(settings).__name__ if settings is not None else "-",
             plugin.source,
         )
     Console().print(table)

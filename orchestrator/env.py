@@ -38,15 +38,19 @@ def build_environment(
     """Everything a resource's process sees.
 
     ``base`` is the orchestrator's own environment. On top: ``PORT`` (and the spec's
-    ``port_env`` names), ``NETSCRIPT_RESOURCE``, for every dependency with a port both
-    ``services__<dep>__http__0`` (Aspire's form) and ``<DEP>_HTTP`` (its newer upper-case
-    form), the spec's ``env``, and the spec's ``secrets`` taken from ``run_secrets`` or
-    ``base``. ``DURABLE_STREAMS_URL`` is never set here, so a user's override wins.
+    ``port_env`` names), ``NETSCRIPT_RESOURCE``, what the host tells every process of the
+    resource's plugin (``NETSCRIPT_PLUGIN``, ``NETSCRIPT_PLUGIN_STATE_DIR``,
+    ``NETSCRIPT_PLUGIN_SETTINGS``, ``NETSCRIPT_APP_CONFIG``), for every dependency with a
+    port both ``services__<dep>__http__0`` (Aspire's form) and ``<DEP>_HTTP`` (its newer
+    upper-case form), the spec's ``env``, and the spec's ``secrets`` taken from
+    ``run_secrets`` or ``base``. ``DURABLE_STREAMS_URL`` is never set here, so a user's
+    override wins.
     """
     env = dict(base)
     spec = resource.spec
     env["NETSCRIPT_RESOURCE"] = resource.name
     env["PYTHONUNBUFFERED"] = "1"
+    env.update(resource.plugin_env)
     port = ports.get(resource.name)
     if port is not None:
         env["PORT"] = str(port)

@@ -37,6 +37,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from netscript.commands import config_from_argv, option_values
+
 from .ports import free_port, port_is_free
 
 # Imports stay few and light (no dataclasses, secrets or asyncio): this module runs on the
@@ -44,7 +46,6 @@ from .ports import free_port, port_is_free
 
 CACHE_FILE = "launch.json"
 VERSION = 1
-CONFIG_FILE = "netscript.config.py"
 
 # The shim is standard library only: run it isolated (-I: no script directory or user
 # paths on sys.path) and without site (-S), which starts Python in ~15 ms instead of ~50.
@@ -114,10 +115,15 @@ def loaded_files() -> list[str]:
 
 
 def fingerprint(
-    config: Path, files: Iterable[str], environ: Mapping[str, str], paths: Iterable[str]
+    config: Path,
+    files: Iterable[str],
+    environ: Mapping[str, str],
+    paths: Iterable[str],
+    without: Iterable[str] = (),
 ) -> dict[str, Any]:
     return {
         "version": VERSION,
+        "without": sorted(without),
         "config": str(config),
         "python": sys.executable,
         "cwd": os.getcwd(),
@@ -128,10 +134,15 @@ def fingerprint(
 
 
 def _still_true(
-    recorded: Mapping[str, Any], config: Path, environ: Mapping[str, str], paths: Iterable[str]
+    recorded: Mapping[str, Any],
+    config: Path,
+    environ: Mapping[str, str],
+    paths: Iterable[str],
+    without: Iterable[str] = (),
 ) -> bool:
     if (
         recorded.get("version") != VERSION
+        or recorded.get("without") != sorted(without)
         or recorded.get("config") != str(config)
         or recorded.get("python") != sys.executable
         or recorded.get("cwd") != os.getcwd()
@@ -215,33 +226,36 @@ def cache_path(config: Path, environ: Mapping[str, str]) -> Path:
 
 
 # What the command was given, before anything changed it (captured by ``begin``).
-_startup: tuple[Path, dict[str, str], list[str]] | None = None
+_startup: tuple[Path, dict[str, str], list[str], list[str]] | None = None
 
 
 def save(recipes: Iterable[Recipe]) -> None:
     """Record this run's roots (atomically; a failure to write only costs the next warm start)."""
     if _startup is None:
         return  # not started through ``begin`` (e.g. an orchestrator built in a test)
-    config, environ, paths = _startup
+    config, environ, paths, without = _startup
     path = cache_path(config, environ)
     record = {
-        "fingerprint": fingerprint(config, loaded_files(), environ, paths),
+        "fingerprint": fingerprint(config, loaded_files(), environ, paths, without),
         "roots": [recipe._asdict() for recipe in recipes],
     }
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(record))
+        # A root's environment may hold a plugin's settings (a database URL, say): owner only.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(json.dumps(record))
         tmp.replace(path)
 
 
 def load(
-    config: Path, environ: Mapping[str, str], paths: Iterable[str]
+    config: Path, environ: Mapping[str, str], paths: Iterable[str], without: Iterable[str] = ()
 ) -> list[Recipe] | None:
     """The recorded roots, if the fingerprint still holds; None otherwise."""
     try:
         record = json.loads(cache_path(config, environ).read_text())
-        if not _still_true(record["fingerprint"], config, environ, paths):
+        if not _still_true(record["fingerprint"], config, environ, paths, without):
             return None
         return [Recipe.from_json(root) for root in record["roots"]]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -293,16 +307,6 @@ def read_run_file(state_dir: Path) -> dict[str, Any] | None:
     return record
 
 
-def config_from_argv(argv: list[str]) -> Path:
-    """``--config PATH`` / ``--config=PATH`` of an ``up`` command line, or the default."""
-    for i, arg in enumerate(argv):
-        if arg == "--config" and i + 1 < len(argv):
-            return Path(argv[i + 1]).resolve()
-        if arg.startswith("--config="):
-            return Path(arg.split("=", 1)[1]).resolve()
-    return Path.cwd() / CONFIG_FILE
-
-
 def begin(argv: list[str]) -> None:
     """Note what ``netscript up ARGV`` was given, and start the cached roots; never raises.
 
@@ -313,11 +317,12 @@ def begin(argv: list[str]) -> None:
     environ = dict(os.environ)
     paths = list(sys.path)
     config = config_from_argv(argv)
-    _startup = (config, environ, paths)
+    without = option_values(argv, "--without")
+    _startup = (config, environ, paths, without)
     if environ.get("NETSCRIPT_WARM_START", "1") == "0":
         return
     try:
-        recipes = load(config, environ, paths)
+        recipes = load(config, environ, paths, without)
         running = read_run_file(predicted_state_dir(config, environ))
         if not recipes or running is not None:
             return

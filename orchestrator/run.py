@@ -16,6 +16,7 @@ from netscript.host.errors import HostError
 from netscript.host.model import App
 
 from . import launch
+from .context import OrchestratorContext
 from .env import service_url
 from .logs import ConsoleLog
 from .probes import close_probes
@@ -198,19 +199,42 @@ class Orchestrator:
         up = asyncio.create_task(self.supervisor.all_started.wait())
         stop = asyncio.create_task(self.shutdown.wait())
         await asyncio.wait([up, stop], return_when=asyncio.FIRST_COMPLETED)
-        if up.done():
-            host = self.app.host
-            if host is not None:
-                await host.startup(self.supervisor.status)
+        startup = asyncio.create_task(self._startup()) if up.done() else None
         await stop
+        if startup is not None and not startup.done():
+            startup.cancel()  # a hook still running when the run stops
+            with contextlib.suppress(asyncio.CancelledError):
+                await startup
         await self.stop()
         return self.exit_code
+
+    def context(self) -> OrchestratorContext:
+        """The run, as ``netscript_startup`` sees it."""
+
+        def streams_url() -> str | None:
+            status = self.supervisor.status.get(STREAMS_RESOURCE)
+            return status.url if status is not None else None
+
+        return OrchestratorContext(
+            self.app, self.supervisor, self.log, streams_url=streams_url, secret=self.secret
+        )
+
+    async def _startup(self) -> None:
+        host = self.app.host
+        if host is None:
+            return
+        try:
+            await host.startup(self.supervisor.status, self.context())
+        except HostError as exc:
+            self._on_failure(str(exc))
 
     async def stop(self) -> None:
         host = self.app.host
         if host is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await host.shutdown()
+            except HostError as exc:
+                self.log.event(str(exc), style="bold red")
         if self._control is not None:
             self._control.cancel()
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.installed import installed_venv, wheel_build  # noqa: F401  (session fixtures)
 from tests.support import ServerProcess, start_server
 
 _ids = itertools.count()

@@ -86,9 +86,7 @@ def start_server(
     threading.Thread(target=pump, daemon=True).start()
     if not found.wait(timeout) or not url:
         stop_process(proc, 5)
-        raise RuntimeError(
-            f"server did not start within {timeout}s; output:\n" + "\n".join(output)
-        )
+        raise RuntimeError(f"server did not start within {timeout}s; output:\n" + "\n".join(output))
     return ServerProcess(proc, url[0], output)
 
 

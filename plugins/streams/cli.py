@@ -1,7 +1,8 @@
-"""``netscript streams ls | tail | inspect``: look into a running streams server.
+"""``netscript streams serve | ls | tail | inspect``: the streams plugin's command.
 
-The server is found as the library finds it (``DURABLE_STREAMS_URL``, then
-``services__streams__http__0``), else ``--url``, else http://127.0.0.1:4437; the bearer
+``serve`` runs the Durable Streams server (as ``python -m netscript.plugins.streams``). The
+tools look into a running server, found as the library finds it (``DURABLE_STREAMS_URL``,
+then ``services__streams__http__0``), else ``--url``, else http://127.0.0.1:4437; the bearer
 secret comes from ``STREAMS_SECRET`` / ``DURABLE_STREAMS_SECRET``.
 """
 
@@ -25,7 +26,89 @@ class CommandError(Exception):
     """A one-line error for the user."""
 
 
-def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``netscript streams``: its subcommands."""
+    commands = parser.add_subparsers(dest="streams_command", metavar="COMMAND")
+    serve = commands.add_parser("serve", help="serve the Durable Streams protocol")
+    serve_flags(serve)
+    add_tools(commands)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``netscript streams ...``; a one-line error for the user on stderr, exit code 1."""
+    import sys
+
+    if args.streams_command == "serve":
+        from .server.serve import run as run_server
+
+        return run_server(server_settings(args))
+    if args.streams_command is None:
+        print("usage: netscript streams {serve,ls,tail,inspect} ... (--help for more)")
+        return 2
+    try:
+        return run(args)
+    except CommandError as exc:
+        print(f"netscript: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def serve_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``netscript streams serve`` and ``python -m netscript.plugins.streams``."""
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1, env STREAMS_HOST)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        help="port (default 4437; env STREAMS_PORT, then PORT; 0 picks a free one)",
+    )
+    store = parser.add_mutually_exclusive_group()
+    store.add_argument("--memory", action="store_true", default=None, help="in-memory store")
+    store.add_argument(
+        "--data-dir", help="directory of the durable file store (default .netscript/streams)"
+    )
+    parser.add_argument(
+        "--fsync",
+        choices=["always", "batch", "never"],
+        help="when appends are synced to disk (default always, group-committed)",
+    )
+    parser.add_argument(
+        "--long-poll-timeout",
+        type=float,
+        help="seconds a long-poll waits for data (default 30, env STREAMS_LONG_POLL_TIMEOUT)",
+    )
+    parser.add_argument(
+        "--max-body-bytes", type=int, help="largest accepted request body (default 64 MiB)"
+    )
+
+
+def server_settings(args: argparse.Namespace) -> Any:
+    """The server's settings: flags over environment over defaults; bad ones exit 2."""
+    from pydantic import ValidationError
+
+    from .server.config import ServerSettings
+
+    overrides = {
+        key: value
+        for key, value in {
+            "host": args.host,
+            "port": args.port,
+            "memory": args.memory,
+            "data_dir": args.data_dir,
+            "fsync": args.fsync,
+            "long_poll_timeout": args.long_poll_timeout,
+            "max_body_bytes": args.max_body_bytes,
+        }.items()
+        if value is not None
+    }
+    try:
+        return ServerSettings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise SystemExit(f"netscript: error: invalid settings: {problems}") from None
+
+
+def add_tools(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``ls``, ``tail`` and ``inspect`` under ``netscript streams``."""
     ls = commands.add_parser("ls", help="list the streams on the server")
     ls.add_argument("--prefix", default="", help="only paths starting with this")

@@ -8,14 +8,20 @@ when the host asks for the resource, not at import. The host loads this module f
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Callable, Mapping
 
-from netscript import __version__
-from netscript.host.config import Config
-from netscript.host.errors import HostError
-from netscript.host.manifest import HealthProbe, PluginManifest, ResourceSpec, RestartPolicy
-from netscript.host.markers import hookimpl
+from netscript import (
+    Config,
+    HealthProbe,
+    HostError,
+    PluginManifest,
+    ResourceSpec,
+    RestartPolicy,
+    __version__,
+    hookimpl,
+)
 
 NAME = "streams"
 DEFAULT_PORT = 4437
@@ -74,4 +80,27 @@ def netscript_register_resources(register: Callable[..., None], config: Config) 
             restart=RestartPolicy(mode="on-failure"),
             secrets=SECRET_VARIABLES,
         )
+    )
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    from .cli import configure
+
+    configure(parser)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .cli import run_command
+
+    return run_command(args)
+
+
+@hookimpl
+def netscript_register_commands(register: Callable[..., None]) -> None:
+    """``netscript streams serve | ls | tail | inspect``."""
+    register(
+        name="streams",
+        help="the Durable Streams server, and tools to look into one",
+        configure=_configure,
+        run=_run,
     )

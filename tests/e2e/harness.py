@@ -160,12 +160,12 @@ def alive(pids: set[int]) -> set[int]:
 
 
 def run_up_once(
-    config: Path, state_dir: Path, timeout: float = 30.0
+    config: Path, state_dir: Path, *args: str, timeout: float = 30.0
 ) -> subprocess.CompletedProcess[str]:
     """``netscript up`` expected to fail fast: its exit code and output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STREAMS_", "NETSCRIPT_"))}
     return subprocess.run(
-        [sys.executable, "-m", "netscript.cli", "up", "--config", str(config), "--no-color"],
+        [sys.executable, "-m", "netscript.cli", "up", "--config", str(config), "--no-color", *args],
         cwd=REPO,
         env={**env, "NETSCRIPT_STATE_DIR": str(state_dir), "STREAMS_PORT": "0"},
         capture_output=True,

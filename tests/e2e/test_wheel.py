@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,64 +19,12 @@ import httpx
 import pytest
 
 from tests.e2e.harness import Up, alive
+from tests.installed import run
 from tests.support import REPO, wait_until
 
 APP = REPO / "tests" / "fixtures" / "clash_app"
 
 pytestmark = pytest.mark.timeout(900)  # pip may download the dependencies on a fresh machine
-
-
-def export_checkout(dest: Path) -> None:
-    """Copy what a clone of the working tree holds: tracked and untracked-but-not-ignored
-    files, symlinks kept as symlinks."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        source = REPO / name
-        if not source.exists() and not source.is_symlink():
-            continue  # deleted in the working tree
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_symlink():
-            target.symlink_to(os.readlink(source))
-        else:
-            shutil.copy2(source, target)
-
-
-def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(argv, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
-    assert result.returncode == 0, f"{argv} failed:\n{result.stdout}\n{result.stderr}"
-    return result  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="module")
-def wheel_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """The wheel built from a clean export, and everything the build printed."""
-    root = tmp_path_factory.mktemp("wheel")
-    source = root / "source"
-    export_checkout(source)
-    built = run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(root), "."],
-        cwd=source,
-    )
-    [wheel] = root.glob("netscript-*.whl")
-    return wheel, built.stdout + built.stderr
-
-
-@pytest.fixture(scope="module")
-def venv(wheel_build: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtual environment, outside the checkout, with the wheel installed by pip."""
-    wheel, _ = wheel_build
-    home = tmp_path_factory.mktemp("venv") / "venv"
-    base = getattr(sys, "_base_executable", sys.executable)
-    run([base, "-m", "venv", str(home)])
-    pip = [str(home / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
-    run([*pip, "install", "--quiet", "--no-input", str(wheel)], cwd=home)
-    return home
 
 
 @pytest.fixture
@@ -94,8 +40,8 @@ def test_the_build_prints_no_deprecation_warning(wheel_build: tuple[Path, str]) 
     assert "deprecat" not in output.lower(), output
 
 
-def test_the_wheel_installs_one_top_level_package(venv: Path) -> None:
-    [site] = venv.glob("lib/python*/site-packages")
+def test_the_wheel_installs_one_top_level_package(installed_venv: Path) -> None:
+    [site] = installed_venv.glob("lib/python*/site-packages")
     [record] = site.glob("netscript-*.dist-info/RECORD")
     top = {line.split(",")[0].split("/")[0] for line in record.read_text().splitlines()}
     top.discard("..")  # the console script, in bin/
@@ -107,9 +53,9 @@ def test_the_wheel_installs_one_top_level_package(venv: Path) -> None:
 
 
 def test_netscript_up_runs_a_project_with_its_own_plugins_and_host(
-    venv: Path, app: Path, tmp_path: Path
+    installed_venv: Path, app: Path, tmp_path: Path
 ) -> None:
-    netscript = [str(venv / "bin" / "netscript")]
+    netscript = [str(installed_venv / "bin" / "netscript")]
     up = Up(app / "netscript.config.py", tmp_path / "state", netscript=netscript, cwd=app)
     try:
         up.wait_for_output("resources up")

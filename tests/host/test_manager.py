@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from netscript.host.app import load_app
 from netscript.host.errors import HostError
 from netscript.host.graph import CycleError, MissingDependencyError
-from netscript.host.manager import Host, load_app
+from netscript.host.manager import Host
 from netscript.host.manifest import Dependency
 from netscript.host.model import App
-from netscript.host.registry import DashboardPanel
 from tests.host.conftest import REPO, Project
 from tests.host.test_loading import install_entry_point, unique_module
 
@@ -278,7 +278,7 @@ def test_a_hookimpl_for_a_hook_that_does_not_exist(project: Project) -> None:
         _load(project, [ref])
     assert str(caught.value) == (
         "plugin './plugins/typo' (plugins/typo/hooks.py:4): hookimpl "
-        "'netscript_register_resource' matches no netscript hook; "
+        "'netscript_register_resource' matches no hook a loaded plugin declares; "
         "did you mean 'netscript_register_resources'?"
     )
 
@@ -414,9 +414,9 @@ def test_a_config_file_with_its_own_manifest(project: Project) -> None:
     assert app.resources[-1].depends_on == (Dependency(name="db", condition="started"),)
 
 
-# -- commands, dashboard panels, lifecycle ---------------------------------------------------
+# -- commands, lifecycle --------------------------------------------------------------------
 
-CONTRIBUTIONS = (
+COMMANDS = (
     MANIFEST
     + """
 
@@ -430,20 +430,15 @@ def _run(args):
 
 @hookimpl
 def netscript_register_commands(register):
-    register("{name}-jobs", "list the jobs", _configure, _run)
-
-
-@hookimpl
-def netscript_register_dashboard(register):
-    register("{name}-jobs", "Jobs", "/{name}/jobs", "job")
+    register(name="{name}-jobs", help="list the jobs", configure=_configure, run=_run)
 """
 )
 
 
-def test_commands_and_dashboard_panels(project: Project) -> None:
+def test_commands(project: Project) -> None:
     refs = [
         project.plugin(
-            "workers", CONTRIBUTIONS.replace("{name!r}", "'workers'").replace("{name}", "workers")
+            "workers", COMMANDS.replace("{name!r}", "'workers'").replace("{name}", "workers")
         ),
     ]
     app = _load(project, refs)
@@ -454,19 +449,10 @@ def test_commands_and_dashboard_panels(project: Project) -> None:
         "workers",
     )
     assert command.run(None) == 0
-    assert app.host.dashboard_panels() == [
-        DashboardPanel(
-            name="workers-jobs",
-            title="Jobs",
-            stream_path="/workers/jobs",
-            collection="job",
-            plugin="workers",
-        )
-    ]
 
 
-def test_duplicate_commands_and_invalid_panels(project: Project) -> None:
-    body = CONTRIBUTIONS.replace("{name}-jobs", "jobs").replace("/{name}/jobs", "no-slash")
+def test_duplicate_and_reserved_commands(project: Project) -> None:
+    body = COMMANDS.replace("{name}-jobs", "jobs")
     refs = [
         project.plugin("one", body.replace("{name!r}", "'one'")),
         project.plugin("two", body.replace("{name!r}", "'two'")),
@@ -477,8 +463,12 @@ def test_duplicate_commands_and_invalid_panels(project: Project) -> None:
     assert str(caught.value) == (
         "plugin 'two' (plugins/two/hooks.py): command 'jobs' is already registered by plugin 'one'"
     )
-    with pytest.raises(HostError, match=r"plugin 'one' .*invalid dashboard panel: stream_path"):
-        app.host.dashboard_panels()
+    with pytest.raises(HostError) as caught:
+        app.host.commands(reserved={"jobs"})
+    assert str(caught.value) == (
+        "plugin 'one' (plugins/one/hooks.py): command 'jobs' is one of netscript's own; "
+        "pick another"
+    )
 
 
 LIFECYCLE = """

@@ -10,10 +10,8 @@ from netscript.host.errors import HostError
 from netscript.host.manifest import PluginManifest, ResourceSpec
 from netscript.host.registry import (
     CommandSpec,
-    DashboardPanel,
     command_register,
     model_register,
-    panel_register,
 )
 
 OWNER = "plugin 'x' (x/hooks.py)"
@@ -62,14 +60,3 @@ def test_commands() -> None:
         other("Jobs!", "bad", _configure, _run)
     with pytest.raises(HostError, match="command 'ls': run must be callable"):
         other("ls", "bad", _configure, "run")  # type: ignore[arg-type]
-
-
-def test_dashboard_panels() -> None:
-    sink: list[DashboardPanel] = []
-    panel_register(sink, plugin="x", owner=OWNER)("jobs", "Jobs", "/x/jobs", "job")
-    assert sink[0].stream_path == "/x/jobs"
-    register = panel_register(sink, plugin="y", owner=OWNER)
-    with pytest.raises(HostError, match="already registered by plugin 'x'"):
-        register("jobs", "Jobs", "/y/jobs", "job")
-    with pytest.raises(HostError, match=r"invalid dashboard panel: title: .*; stream_path: "):
-        register("other", "", "relative", "job")

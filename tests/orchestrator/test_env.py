@@ -71,3 +71,16 @@ def test_dependency_without_a_port_gets_no_url() -> None:
 def test_env_name() -> None:
     assert env_name("streams") == "STREAMS"
     assert env_name("my-api") == "MY_API"
+
+
+def test_what_the_host_tells_a_plugins_processes() -> None:
+    told = {"NETSCRIPT_PLUGIN": "p", "NETSCRIPT_PLUGIN_SETTINGS": '{"a": 1}'}
+    item = Resource(
+        spec=ResourceSpec(name="api", command=["true"], env={"OWN": "1"}),
+        plugin="p",
+        depends_on=(),
+        plugin_env=told,
+    )
+    env = build_environment(item, base={"NETSCRIPT_PLUGIN": "parent's"}, ports={}, run_secrets={})
+    assert {k: env[k] for k in told} == told
+    assert env["OWN"] == "1"

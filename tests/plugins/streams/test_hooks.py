@@ -82,3 +82,21 @@ def test_importing_the_package_stays_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_the_streams_command() -> None:
+    import argparse
+
+    from netscript.host.registry import CommandSpec, command_register
+
+    sink: list[CommandSpec] = []
+    hooks.netscript_register_commands(
+        register=command_register(sink, plugin="streams", owner="plugin 'streams'")
+    )
+    [command] = sink
+    assert command.name == "streams"
+    parser = argparse.ArgumentParser()
+    command.configure(parser)
+    args = parser.parse_args(["serve", "--memory", "--port", "0"])
+    assert (args.streams_command, args.memory, args.port) == ("serve", True, 0)
+    assert parser.parse_args(["tail", "/a/b", "--no-follow"]).path == "/a/b"

@@ -1,0 +1,91 @@
+"""What a plugin's in-process code is handed: the run (at start-up) and the command line.
+
+:class:`RunContext` is what ``netscript_startup`` receives; ``netscript up`` implements it.
+:class:`CommandContext` is ``args.netscript`` in a plugin command's ``run(args)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from netscript.orchestrator.states import ResourceStatus
+
+    from .config import Config
+    from .model import App
+
+
+class RunContext(Protocol):
+    """The running app, as ``netscript_startup(context)`` sees it.
+
+    Example::
+
+        @hookimpl
+        async def netscript_startup(context):
+            context.announce(f"hello is at {context.statuses['hello'].url}")
+            await context.restart("hello")
+    """
+
+    @property
+    def config(self) -> Config:
+        """The run's configuration."""
+
+    @property
+    def statuses(self) -> Mapping[str, ResourceStatus]:
+        """Every resource's status, live: read it again to see what changed."""
+
+    @property
+    def streams_url(self) -> str | None:
+        """The streams server's base URL (``None`` if the app has no streams server)."""
+
+    @property
+    def streams_headers(self) -> Mapping[str, str]:
+        """The headers that authenticate to it (``Authorization: Bearer <secret>``)."""
+
+    def state_dir(self, plugin: str) -> Path:
+        """``<state_dir>/<plugin>/``, the plugin's own folder (it exists)."""
+
+    def settings(self, plugin: str) -> BaseModel | None:
+        """The plugin's validated settings, or ``None`` if it registered no model."""
+
+    def announce(self, text: str) -> None:
+        """Print ``text`` in the console, highlighted (e.g. a URL the user should open)."""
+
+    async def restart(self, name: str) -> None:
+        """Stop the resource ``name`` and start it again (``HostError`` if it is not running)."""
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """``args.netscript`` in a plugin command's ``run(args)``: the app it was run for.
+
+    When the folder has no ``netscript.config.py`` (a built-in plugin's command run
+    anywhere), ``app`` holds the built-in plugins and a default ``Config``.
+
+    Example::
+
+        def run(args):
+            settings = args.netscript.settings     # this plugin's validated settings
+            print(args.netscript.state_dir)        # <state_dir>/<plugin>/
+            return 0
+    """
+
+    app: App
+    plugin: str
+    settings: BaseModel | None = None
+
+    @property
+    def config(self) -> Config:
+        """The app's configuration."""
+        config: Config = self.app.config
+        return config
+
+    @property
+    def state_dir(self) -> Path:
+        """``<state_dir>/<plugin>/`` (created by ``netscript up``; may not exist yet)."""
+        return Path(self.app.config.state_dir) / self.plugin

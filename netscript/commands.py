@@ -1,0 +1,240 @@
+"""Commands plugins contribute (``netscript_register_commands``): lookup, dispatch, help.
+
+``netscript <command>`` for a command that is not one of the CLI's own loads the app of the
+current folder (or ``--config FILE``) and looks for it among its plugins' commands, then
+among the built-in plugins' (so ``netscript streams serve`` works in any folder). The
+command's parser is ``netscript <command>`` with the plugin's arguments and ``--config``;
+``args.netscript`` is a :class:`~netscript.host.context.CommandContext`.
+
+``netscript --help`` lists the commands too. So that it stays as fast as the CLI's own
+help, the list is cached (``<state dir>/commands.json`` in an app folder, else in the user's
+cache folder) with a fingerprint of what decided it: the config file, the files of every
+module loaded while building it, ``sys.path`` and the ``NETSCRIPT_*`` environment. Loading
+the app for a command refreshes the cache.
+
+Standard library only at import: the CLI imports this module for ``--help``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
+
+    from netscript.host.model import App
+    from netscript.host.registry import CommandSpec
+
+CONFIG_FILE = "netscript.config.py"
+CACHE_FILE = "commands.json"
+CACHE_VERSION = 1
+
+
+Listed = tuple[str, str, str]  # a plugin command as --help lists it: (name, help, plugin)
+
+
+# -- finding the app --------------------------------------------------------------------
+
+
+def option_values(argv: list[str], option: str) -> list[str]:
+    """Every value of ``option`` in ``argv`` (``--opt VALUE`` and ``--opt=VALUE``), in order."""
+    found = []
+    for i, arg in enumerate(argv):
+        if arg == option and i + 1 < len(argv):
+            found.append(argv[i + 1])
+        elif arg.startswith(option + "="):
+            found.append(arg.split("=", 1)[1])
+    return found
+
+
+def config_from_argv(argv: list[str]) -> Path:
+    """``--config FILE`` in ``argv`` (the first one), or ``./netscript.config.py``."""
+    given = option_values(argv, "--config")
+    return Path(given[0]).resolve() if given else Path.cwd() / CONFIG_FILE
+
+
+def load_for_commands(config: Path) -> list[tuple[CommandSpec, App]]:
+    """Every command the plugins of ``config``'s app register (without a config: the
+    built-in plugins and the installed ones), then those of the built-in plugins the app
+    does not run, each with the app it belongs to.
+
+    :raises HostError: the app does not load, or a plugin registers a bad command.
+    """
+    from netscript.host.app import build_app, load_app
+    from netscript.host.config import Config
+    from netscript.host.loading import builtin_names
+
+    from .cli import BUILTIN_COMMANDS
+
+    if config.is_file():
+        app = load_app(config)
+    else:
+        app = build_app(Config(name="netscript", plugins=builtin_names()))
+    found = [(command, app) for command in app.host.commands(reserved=BUILTIN_COMMANDS)]
+    present = {plugin.name for plugin in app.plugins}
+    missing = [name for name in builtin_names() if name not in present]
+    if missing:  # built-in plugins the app does not run still offer their commands
+        tools = build_app(
+            Config(name="netscript", plugins=missing, entry_points=False, project_dir=config.parent)
+        )
+        taken = {command.name for command, _ in found}
+        for command in tools.host.commands(reserved=BUILTIN_COMMANDS):
+            if command.name not in taken:
+                found.append((command, tools))
+    save_listing(config, [(c.name, c.help, c.plugin) for c, _ in found])
+    return found
+
+
+def run_plugin_command(argv: list[str], command_name: str, *, debug: bool) -> int:
+    """Run ``netscript <command_name> ...`` from the plugins; its exit code.
+
+    :raises HostError: the app does not load, the command is unknown, or it failed.
+    """
+    import argparse
+
+    from netscript.host.context import CommandContext
+    from netscript.host.errors import HostError
+    from netscript.host.messages import exception_summary
+
+    from .cli import BUILTIN_COMMANDS
+
+    found = {
+        command.name: (command, app) for command, app in load_for_commands(config_from_argv(argv))
+    }
+    if command_name not in found:
+        known = ", ".join([*BUILTIN_COMMANDS, *found])
+        raise HostError(f"unknown command {command_name!r} (commands: {known})")
+    command, app = found[command_name]
+    parser = argparse.ArgumentParser(prog=f"netscript {command.name}", description=command.help)
+    parser.add_argument("--config", help=f"the app's config file (default ./{CONFIG_FILE})")
+    try:
+        command.configure(parser)
+    except argparse.ArgumentError as exc:
+        raise HostError(
+            f"plugin {command.plugin!r}: command {command.name!r} cannot add its arguments: {exc}"
+        ) from exc
+    words = [word for word in argv if word != "--debug"]
+    args = parser.parse_args(words[words.index(command_name) + 1 :])
+    args.netscript = CommandContext(
+        app=app, plugin=command.plugin, settings=app.settings.get(command.plugin)
+    )
+    try:
+        code = command.run(args)
+    except (HostError, KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        if debug:
+            raise
+        raise HostError(
+            f"command {command.name!r} (plugin {command.plugin!r}) failed: {exception_summary(exc)}"
+        ) from exc
+    return int(code or 0)
+
+
+# -- the help listing and its cache -------------------------------------------------------
+
+
+def listing(config: Path) -> tuple[list[Listed], str | None]:
+    """The commands ``--help`` lists for ``config``'s folder, and why none if the app
+    does not load. Cached; a miss loads the app (and refreshes the cache)."""
+    cached = _read_cache(config)
+    if cached is not None:
+        return cached, None
+    from netscript.host.errors import HostError
+
+    try:
+        found = load_for_commands(config)
+    except HostError as exc:
+        return [], str(exc)
+    return [(c.name, c.help, c.plugin) for c, _ in found], None
+
+
+def cache_path(config: Path) -> Path:
+    """``<state dir>/commands.json`` of the app, or one in the user's cache folder."""
+    if config.is_file():
+        state = os.environ.get("NETSCRIPT_STATE_DIR") or ".netscript"
+        return config.parent / Path(state).expanduser() / CACHE_FILE
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "netscript" / CACHE_FILE
+
+
+def save_listing(config: Path, commands: Iterable[Listed]) -> None:
+    """Record the listing with its fingerprint (a failure only costs the next ``--help``)."""
+    path = cache_path(config)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # before the fingerprint: it stats folders
+        record = {
+            "fingerprint": _fingerprint(config, _loaded_files()),
+            "commands": [list(command) for command in commands],
+        }
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(json.dumps(record))
+        tmp.replace(path)
+    except OSError:
+        pass
+
+
+def _read_cache(config: Path) -> list[Listed] | None:
+    try:
+        record = json.loads(cache_path(config).read_text())
+        recorded = record["fingerprint"]
+        if recorded != _fingerprint(config, recorded["files"]):
+            return None
+        return [(str(n), str(h), str(p)) for n, h, p in record["commands"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _fingerprint(config: Path, files: Iterable[str]) -> dict[str, Any]:
+    relevant = {
+        key: value
+        for key, value in os.environ.items()
+        if key.startswith("NETSCRIPT_") or key == "PYTHONPATH"
+    }
+    import zlib  # a change detector, not a security boundary (and cheaper to import than hashlib)
+
+    environment = zlib.crc32(json.dumps(sorted(relevant.items())).encode())
+    return {
+        "version": CACHE_VERSION,
+        "python": sys.executable,
+        # outside an app the listing is the same in every folder: one cache for all of them
+        "config": [str(config), _stat(str(config))] if config.is_file() else None,
+        "environment": environment,
+        # where modules are found (a package installed or removed changes a folder's mtime);
+        # not the current folder, which `python -m` puts first and any new file changes
+        "paths": {path: _stat(path) for path in sys.path if path and path != os.getcwd()},
+        "files": {path: _stat(path) for path in sorted(files)},
+    }
+
+
+def _loaded_files() -> list[str]:
+    return sorted(
+        {
+            path
+            for module in list(sys.modules.values())
+            if isinstance(path := getattr(module, "__file__", None), str)
+        }
+    )
+
+
+def _stat(path: str) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_mtime_ns, st.st_size]
+
+
+def add_listing(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], listed: Iterable[Listed]
+) -> None:
+    """Show the plugin commands in the top-level help (each as ``(plugin x) help``)."""
+    for name, text, plugin in listed:
+        commands.add_parser(name, help=f"{text} (plugin {plugin})")
