@@ -44,3 +44,20 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("Durable Streams conformance suite")
         for line in RESULTS:
             terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """One copy of each module: nothing was imported as a top-level ``host``,
+    ``orchestrator`` or ``plugins`` (the repository's folders, on sys.path under pytest),
+    beside its installed name ``netscript.*``."""
+    import sys
+
+    doubles = sorted(
+        name for name in sys.modules if name.split(".")[0] in ("host", "orchestrator", "plugins")
+    )
+    if doubles:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = f"modules imported outside the netscript package: {', '.join(doubles)}"
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
