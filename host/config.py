@@ -151,3 +151,29 @@ def _loading_file(path: Path) -> Iterator[None]:
         yield
     finally:
         _loading.reset(token)
+
+
+class _IsolatedConfig(Config):
+    """A ``Config`` built only from its arguments: no ``NETSCRIPT_*`` variable changes it."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def isolated_config(**values: Any) -> Config:
+    """A ``Config`` of exactly ``values`` (the environment does not override them): the
+    built-in plugins loaded on their own, for their commands, say.
+
+    Example::
+
+        isolated_config(plugins=["streams"], project_dir=Path.cwd(), entry_points=False)
+    """
+    return _IsolatedConfig(name="netscript", **values)

@@ -8,7 +8,8 @@ breaking plugins: an implementation declares only the arguments it uses. Contrib
 through a ``register`` callback; the host validates what is registered in one place
 (``netscript/host/registry.py``) and a bad registration is one line naming the plugin.
 
-One run (``netscript up``) calls them in this order, each plugin in dependency order:
+Loading the app calls the first five in this order, each plugin in dependency order; a run
+(``netscript up``) then calls the last two:
 
 1. ``netscript_register_hookspecs``, then every hookimpl is checked against a spec;
 2. ``netscript_register_plugin``; the plugin graph is ordered (``--without`` applied);
@@ -17,6 +18,13 @@ One run (``netscript up``) calls them in this order, each plugin in dependency o
 5. ``netscript_register_resources``; the resource graph is ordered;
 6. (the resources start) ``netscript_startup`` once every resource is up;
 7. ``netscript_shutdown`` when the run stops (reverse order), before any resource stops.
+
+The app is loaded by ``netscript up``, and again wherever the same app is needed: by
+:func:`netscript.load_app` in a plugin's own process, by a plugin's command, by ``netscript
+--help`` refreshing its list of commands, by ``graph`` and ``plugins``. So the registration
+hooks and ``netscript_configure`` may run in several processes and more than once per run:
+keep them declarations, free of side effects. ``netscript_startup`` and
+``netscript_shutdown`` run only in ``netscript up``, once per run.
 
 ``netscript_register_commands`` is called when the CLI looks for a command that is not one
 of its own (``netscript <command>``), and when ``netscript --help`` lists them.
@@ -40,8 +48,9 @@ if TYPE_CHECKING:
 def netscript_register_hookspecs(register: Callable[[object], None]) -> None:
     """Declare hooks of the plugin's own, for other plugins to implement.
 
-    Called once per run, right after every plugin is loaded and before any hookimpl is
-    checked, so other plugins may implement these hooks. Like pytest's ``pytest_addhooks``.
+    Called each time the app is loaded, right after every plugin is imported and before any
+    hookimpl is checked, so other plugins may implement these hooks. Like pytest's
+    ``pytest_addhooks``.
 
     :param register: call ``register(module)`` with a module (or class) whose functions are
         marked ``@hookspec``; every name must start with ``netscript_`` and be new. The
@@ -54,7 +63,8 @@ def netscript_register_hookspecs(register: Callable[[object], None]) -> None:
 def netscript_register_plugin(register: Callable[..., None]) -> None:
     """Declare the plugin's manifest.
 
-    Called once per run, after the hookspecs are added, before anything else of the plugin.
+    Called each time the app is loaded, after the hookspecs are added, before anything else
+    of the plugin.
 
     :param register: call ``register(PluginManifest(...))`` (or with the same fields as
         keyword arguments) exactly once.
@@ -65,7 +75,8 @@ def netscript_register_plugin(register: Callable[..., None]) -> None:
 def netscript_register_settings(register: Callable[[type[Any]], None]) -> None:
     """Declare the plugin's typed settings.
 
-    Called once per run, after every manifest is registered and the plugins are ordered.
+    Called each time the app is loaded, after every manifest is registered and the plugins
+    are ordered.
     Values come from ``Config(settings={"<plugin>": {...}})`` and the environment
     (``NETSCRIPT_<PLUGIN>__<FIELD>``, which wins); a bad value stops the run before
     anything starts, naming the plugin and the field.
@@ -79,8 +90,8 @@ def netscript_register_settings(register: Callable[[type[Any]], None]) -> None:
 def netscript_configure(config: Config) -> None:
     """Adjust or validate the run's configuration.
 
-    Called once per run, after every plugin's settings are validated and before any
-    resource is registered, in plugin order; what it changes in ``config`` is what
+    Called each time the app is loaded, after every plugin's settings are validated and
+    before any resource is registered, in plugin order; what it changes in ``config`` is what
     ``netscript_register_resources`` sees. (A warm start may already have launched the last
     run's root resources; any root this changes is restarted, never kept stale.)
 
@@ -92,7 +103,7 @@ def netscript_configure(config: Config) -> None:
 def netscript_register_resources(register: Callable[..., None], config: Config) -> None:
     """Contribute the services (resources) the plugin runs.
 
-    Called once per run, after ``netscript_configure``, in plugin order.
+    Called each time the app is loaded, after ``netscript_configure``, in plugin order.
 
     :param register: call ``register(ResourceSpec(...))`` (or keyword arguments) once
         per resource. The resource belongs to the calling plugin.

@@ -4,8 +4,8 @@ The rule, in full:
 
 1. A reference is a **built-in name** (``streams``, ``workers``: no dot and no slash), a
    **module name** (``mycompany.audit``) or a **path** (``./plugins/workers``,
-   ``../shared/audit.py``, ``/abs/folder``, ``~/x``): anything with a slash, or that ends in
-   ``.py``, is a path. Paths resolve against the config file's folder. A module of your own
+   ``../shared/audit.py``, ``/abs/folder``, ``~/x``): anything else with a slash, or that
+   ends in ``.py``, is a path. Paths resolve against the config file's folder. A module of your own
    that happens to have no dot in its name is given as a path (``./workers``).
 2. A built-in name is the package ``netscript.plugins.<name>``; an unknown one is an error
    that lists the built-ins. A module name is imported with
@@ -74,7 +74,7 @@ def is_path_reference(reference: str) -> bool:
 
 def is_builtin_reference(reference: str) -> bool:
     """Whether ``reference`` names a built-in plugin: no dot and no slash (``streams``)."""
-    return "." not in reference and "/" not in reference and not is_path_reference(reference)
+    return not any(mark in reference for mark in "./\\") and not reference.startswith("~")
 
 
 def builtin_names() -> list[str]:

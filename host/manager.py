@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +48,9 @@ from .settings import (
     SETTINGS_VARIABLE,
     STATE_DIR_VARIABLE,
     dump_settings,
+    has_secrets,
     resolve_settings,
+    unclaimed_variables,
 )
 
 if TYPE_CHECKING:
@@ -82,6 +85,7 @@ class Host:
         self._plugins: tuple[LoadedPlugin, ...] | None = None
         self._settings: dict[str, BaseModel] | None = None
         self._resources: tuple[Resource, ...] | None = None
+        self.warnings: list[str] = []  # said once, before the run starts (netscript up)
 
     @property
     def sources(self) -> tuple[PluginSource, ...]:
@@ -229,6 +233,7 @@ class Host:
                     )
                     + f" (plugins with settings: {known})"
                 )
+            self.warnings += unclaimed_variables(os.environ, models, self.without)
             self._settings = {
                 name: resolve_settings(
                     model,
@@ -265,7 +270,14 @@ class Host:
                 )
                 specs[plugin.name] = collected
             environments = {plugin.name: self.plugin_env(plugin.name) for plugin in self.plugins()}
-            self._resources = link_resources(self.plugins(), specs, environments)
+            linked = link_resources(self.plugins(), specs, environments)
+            secret = {name for name, settings in self.settings().items() if has_secrets(settings)}
+            self._resources = tuple(
+                replace(resource, sensitive_env=frozenset({SETTINGS_VARIABLE}))
+                if resource.plugin in secret
+                else resource
+                for resource in linked
+            )
         return self._resources
 
     def plugin_env(self, name: str) -> dict[str, str]:

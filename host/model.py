@@ -42,6 +42,8 @@ class Resource:
     # What the host tells every process of the plugin: NETSCRIPT_PLUGIN, its state folder,
     # its settings (NETSCRIPT_PLUGIN_SETTINGS), the app's config file.
     plugin_env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # Variables whose values must never be written to disk (a plugin's secret settings).
+    sensitive_env: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:

@@ -15,8 +15,8 @@ where the value came from.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Collection, Mapping
+from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
 
@@ -70,6 +70,30 @@ def settings_from_env(
         raise HostError(f"plugin {plugin!r}: invalid settings: {exc}") from None
 
 
+def unclaimed_variables(
+    environ: Mapping[str, str], plugins: Collection[str], left_out: Collection[str] = ()
+) -> list[str]:
+    """Warnings for ``NETSCRIPT_<X>__<FIELD>`` variables no loaded plugin with settings
+    reads (a typo, or a plugin this app does not run: the shell may serve several apps)."""
+    prefixes = {env_prefix(name): name for name in plugins}
+    skipped = {env_prefix(name) for name in left_out}
+    unclaimed: dict[str, list[str]] = {}
+    for variable in sorted(environ):
+        upper = variable.upper()
+        if not upper.startswith("NETSCRIPT_") or "__" not in upper[len("NETSCRIPT_") :]:
+            continue
+        prefix = upper[: upper.index("__", len("NETSCRIPT_")) + 2]
+        if prefix not in prefixes and prefix not in skipped:
+            unclaimed.setdefault(prefix, []).append(variable)
+    known = ", ".join(sorted(plugins)) or "none"
+    return [
+        f"{', '.join(variables)}: no loaded plugin named "
+        f"{prefix.removeprefix('NETSCRIPT_').removesuffix('__').lower().replace('_', '-')!r} "
+        f"has settings (plugins with settings: {known}); ignored"
+        for prefix, variables in unclaimed.items()
+    ]
+
+
 def resolve_settings(
     model: type[ModelT],
     plugin: str,
@@ -94,7 +118,7 @@ def resolve_settings(
             path = [str(part) for part in error["loc"]]
             where = ".".join(path) or "(settings)"
             message = error["msg"].removeprefix("Value error, ")
-            origin = _origin(path, from_env, plugin, source)
+            origin = _origin(model, path, from_env, plugin, source)
             problems.append(f"{where}: {message}{origin}")
         raise HostError(f"plugin {plugin!r}: invalid settings: {'; '.join(problems)}") from None
 
@@ -126,17 +150,75 @@ def load_dumped(model: type[ModelT], text: str, plugin: str) -> ModelT:
         ) from None
 
 
-def _origin(path: list[str], from_env: Mapping[str, Any], plugin: str, source: str) -> str:
+def _origin(
+    model: type[BaseModel], path: list[str], from_env: Mapping[str, Any], plugin: str, source: str
+) -> str:
+    """Where the value at ``path`` came from: the variable that set it (the deepest one found,
+    with its value unless the field is secret), else ``source``."""
     value: Any = from_env
+    found: list[str] = []
     for part in path:
-        if isinstance(value, Mapping) and part in value:
-            value = value[part]
-        elif isinstance(value, Mapping) and part.lower() in value:
-            value = value[part.lower()]
+        if isinstance(value, Mapping) and (part in value or part.lower() in value):
+            value = value[part if part in value else part.lower()]
+            found.append(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            break  # an item of a list given as JSON: the variable holds the whole list
         else:
-            return f" (from {source})" if path else ""
+            return f" (from {source})" if not found and path else _variable(plugin, found, None)
+    shown = None if _is_secret(model, found) else value
+    return _variable(plugin, found, shown)
+
+
+def _variable(plugin: str, path: list[str], value: Any) -> str:
     variable = env_prefix(plugin) + "__".join(part.upper() for part in path)
-    return f" (from {variable}={json.dumps(value) if not isinstance(value, str) else value!r})"
+    if value is None:
+        return f" (from {variable})"
+    return (
+        f" (from {variable}={value!r})"
+        if isinstance(value, str)
+        else f" (from {variable}={json.dumps(value)})"
+    )
+
+
+_SECRET_NAMES = ("password", "secret", "token", "key", "credential")
+
+
+def _is_secret(model: type[BaseModel], path: list[str]) -> bool:
+    """Whether the field at ``path`` must not be shown: a ``SecretStr``/``SecretBytes`` field,
+    or one whose name says it is secret (``password``, ``api_key``, ...)."""
+    current: Any = model
+    for part in path:
+        if any(word in part.lower() for word in _SECRET_NAMES):
+            return True
+        fields = getattr(current, "model_fields", None)
+        field = (fields or {}).get(part) or (fields or {}).get(part.lower())
+        if field is None:
+            return False
+        annotation = field.annotation
+        inner = (*get_args(annotation), annotation)
+        if any(isinstance(t, type) and issubclass(t, SecretStr | SecretBytes) for t in inner):
+            return True
+        current = next((t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)), None)
+        if current is None:
+            return False
+    return False
+
+
+def has_secrets(settings: BaseModel) -> bool:
+    """Whether any value of ``settings`` is a ``SecretStr`` / ``SecretBytes``."""
+
+    def walk(value: Any) -> bool:
+        if isinstance(value, SecretStr | SecretBytes):
+            return True
+        if isinstance(value, BaseModel):
+            return any(walk(getattr(value, name)) for name in type(value).model_fields)
+        if isinstance(value, Mapping):
+            return any(walk(item) for item in value.values())
+        if isinstance(value, list | tuple | set | frozenset):
+            return any(walk(item) for item in value)
+        return False
+
+    return walk(settings)
 
 
 def _deep_merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:

@@ -65,29 +65,68 @@ def load_for_commands(config: Path) -> list[tuple[CommandSpec, App]]:
 
     :raises HostError: the app does not load, or a plugin registers a bad command.
     """
+    import time
+
     from netscript.host.app import build_app, load_app
-    from netscript.host.config import Config
+    from netscript.host.config import isolated_config
     from netscript.host.loading import builtin_names
 
     from .cli import BUILTIN_COMMANDS
 
+    started = time.time_ns()
     if config.is_file():
         app = load_app(config)
     else:
-        app = build_app(Config(name="netscript", plugins=builtin_names()))
+        app = build_app(isolated_config(plugins=builtin_names(), project_dir=config.parent))
     found = [(command, app) for command in app.host.commands(reserved=BUILTIN_COMMANDS)]
     present = {plugin.name for plugin in app.plugins}
+    taken = {command.name for command, _ in found}
     missing = [name for name in builtin_names() if name not in present]
     if missing:  # built-in plugins the app does not run still offer their commands
-        tools = build_app(
-            Config(name="netscript", plugins=missing, entry_points=False, project_dir=config.parent)
-        )
-        taken = {command.name for command, _ in found}
-        for command in tools.host.commands(reserved=BUILTIN_COMMANDS):
+        for command, tools in builtin_commands(missing, config.parent):
             if command.name not in taken:
                 found.append((command, tools))
-    save_listing(config, [(c.name, c.help, c.plugin) for c, _ in found])
+    save_listing(config, [(c.name, c.help, c.plugin) for c, _ in found], started)
     return found
+
+
+def builtin_commands(names: list[str], project_dir: Path) -> list[tuple[CommandSpec, App]]:
+    """The commands of the built-in plugins ``names``, loaded on their own (no app, no
+    environment overrides, no entry points)."""
+    from netscript.host.app import build_app
+    from netscript.host.config import isolated_config
+
+    from .cli import BUILTIN_COMMANDS
+
+    tools = build_app(isolated_config(plugins=names, project_dir=project_dir, entry_points=False))
+    return [(command, tools) for command in tools.host.commands(reserved=BUILTIN_COMMANDS)]
+
+
+def _find(argv: list[str], command_name: str) -> tuple[CommandSpec, App]:
+    import sys
+
+    from netscript.host.errors import HostError
+    from netscript.host.loading import builtin_names
+
+    from .cli import BUILTIN_COMMANDS
+
+    config = config_from_argv(argv)
+    try:
+        found = {command.name: (command, app) for command, app in load_for_commands(config)}
+    except HostError as exc:
+        # The app does not load: a built-in plugin's command (the streams tools, say) still
+        # runs, without it. Anything else is the app's own problem: say it.
+        fallback = {c.name: (c, a) for c, a in builtin_commands(builtin_names(), config.parent)}
+        if command_name not in fallback:
+            raise
+        print(
+            f"netscript: warning: {exc}; running {command_name!r} without the app", file=sys.stderr
+        )
+        return fallback[command_name]
+    if command_name not in found:
+        known = ", ".join([*BUILTIN_COMMANDS, *found])
+        raise HostError(f"unknown command {command_name!r} (commands: {known})")
+    return found[command_name]
 
 
 def run_plugin_command(argv: list[str], command_name: str, *, debug: bool) -> int:
@@ -101,23 +140,20 @@ def run_plugin_command(argv: list[str], command_name: str, *, debug: bool) -> in
     from netscript.host.errors import HostError
     from netscript.host.messages import exception_summary
 
-    from .cli import BUILTIN_COMMANDS
-
-    found = {
-        command.name: (command, app) for command, app in load_for_commands(config_from_argv(argv))
-    }
-    if command_name not in found:
-        known = ", ".join([*BUILTIN_COMMANDS, *found])
-        raise HostError(f"unknown command {command_name!r} (commands: {known})")
-    command, app = found[command_name]
-    parser = argparse.ArgumentParser(prog=f"netscript {command.name}", description=command.help)
+    command, app = _find(argv, command_name)
+    owner = f"command {command.name!r} (plugin {command.plugin!r})"
+    parser = argparse.ArgumentParser(
+        prog=f"netscript {command.name}", description=command.help, allow_abbrev=False
+    )
     parser.add_argument("--config", help=f"the app's config file (default ./{CONFIG_FILE})")
     try:
         command.configure(parser)
     except argparse.ArgumentError as exc:
-        raise HostError(
-            f"plugin {command.plugin!r}: command {command.name!r} cannot add its arguments: {exc}"
-        ) from exc
+        raise HostError(f"{owner} cannot add its arguments: {exc}") from exc
+    except Exception as exc:
+        if debug:
+            raise
+        raise HostError(f"{owner}: configure failed: {exception_summary(exc)}") from exc
     words = [word for word in argv if word != "--debug"]
     args = parser.parse_args(words[words.index(command_name) + 1 :])
     args.netscript = CommandContext(
@@ -130,10 +166,12 @@ def run_plugin_command(argv: list[str], command_name: str, *, debug: bool) -> in
     except Exception as exc:
         if debug:
             raise
-        raise HostError(
-            f"command {command.name!r} (plugin {command.plugin!r}) failed: {exception_summary(exc)}"
-        ) from exc
-    return int(code or 0)
+        raise HostError(f"{owner} failed: {exception_summary(exc)}") from exc
+    if code is None:
+        return 0
+    if isinstance(code, bool) or not isinstance(code, int):
+        raise HostError(f"{owner}: run() returned {code!r}; return an exit code (an int) or None")
+    return code
 
 
 # -- the help listing and its cache -------------------------------------------------------
@@ -163,15 +201,23 @@ def cache_path(config: Path) -> Path:
     return Path(base) / "netscript" / CACHE_FILE
 
 
-def save_listing(config: Path, commands: Iterable[Listed]) -> None:
-    """Record the listing with its fingerprint (a failure only costs the next ``--help``)."""
+def save_listing(config: Path, commands: Iterable[Listed], started: int) -> None:
+    """Record the listing with its fingerprint (a failure only costs the next ``--help``).
+
+    :param started: ``time.time_ns()`` before the app was loaded. A file changed since then
+        may have been read before or after the change: then nothing is cached.
+    """
     path = cache_path(config)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)  # before the fingerprint: it stats folders
-        record = {
-            "fingerprint": _fingerprint(config, _loaded_files()),
-            "commands": [list(command) for command in commands],
-        }
+        files = _loaded_files()
+        fingerprint = _fingerprint(config, files, _watched_folders(config, files))
+        stamps = [stat[0] for stat in fingerprint["files"].values() if stat is not None]
+        if config.is_file():
+            stamps.append(fingerprint["config"][1][0])
+        if any(stamp >= started for stamp in stamps):
+            return
+        record = {"fingerprint": fingerprint, "commands": [list(command) for command in commands]}
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as file:
@@ -185,14 +231,32 @@ def _read_cache(config: Path) -> list[Listed] | None:
     try:
         record = json.loads(cache_path(config).read_text())
         recorded = record["fingerprint"]
-        if recorded != _fingerprint(config, recorded["files"]):
+        if recorded != _fingerprint(config, recorded["files"], recorded["folders"]):
             return None
         return [(str(n), str(h), str(p)) for n, h, p in record["commands"]]
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def _fingerprint(config: Path, files: Iterable[str]) -> dict[str, Any]:
+def _watched_folders(config: Path, files: Iterable[str]) -> list[str]:
+    """Folders whose listing may decide the plugins: the built-in plugins' folder, and
+    every folder from the project's root down to each of its files that was loaded (a
+    config that scans ``plugins/`` sees a new plugin there)."""
+    folders = set()
+    builtins = sys.modules.get("netscript.plugins")
+    for folder in getattr(builtins, "__path__", []):
+        folders.add(str(folder))
+    if config.is_file():
+        root = config.parent.resolve()
+        for file in files:
+            parent = Path(file).resolve().parent
+            while parent == root or root in parent.parents:
+                folders.add(str(parent))
+                parent = parent.parent
+    return sorted(folders)
+
+
+def _fingerprint(config: Path, files: Iterable[str], folders: Iterable[str]) -> dict[str, Any]:
     relevant = {
         key: value
         for key, value in os.environ.items()
@@ -211,6 +275,7 @@ def _fingerprint(config: Path, files: Iterable[str]) -> dict[str, Any]:
         # not the current folder, which `python -m` puts first and any new file changes
         "paths": {path: _stat(path) for path in sys.path if path and path != os.getcwd()},
         "files": {path: _stat(path) for path in sorted(files)},
+        "folders": {path: _stat(path) for path in sorted(folders)},
     }
 
 

@@ -4,8 +4,9 @@ A service on ``127.0.0.1`` is still reachable from any web page the user opens: 
 can send it requests (cross-site requests), and a DNS-rebinding page can even read the
 answers, because to the browser ``attacker.example`` now resolves to ``127.0.0.1``. Plain
 clients (curl, httpx, the CLI, other services) send neither a foreign ``Host`` nor an
-``Origin``, so they are unaffected. Every plugin's HTTP service runs behind this guard
-(:func:`netscript.serve` adds it).
+``Origin``, so they are unaffected. Every plugin service's HTTP API runs behind this guard
+(:func:`netscript.serve` adds it). The streams server is a protocol server for any client,
+browsers included (CORS): it is guarded by its bearer secret instead.
 
 A request is refused with 403 when:
 
@@ -13,8 +14,15 @@ A request is refused with 403 when:
   ``allowed_hosts``) with the port the service listens on (DNS rebinding);
 - it carries an ``Origin`` that is not this service's own origin (or one of
   ``allowed_origins``): a cross-site request, or a page on another local port;
-- the browser marks it ``Sec-Fetch-Site: cross-site`` (requests such as ``<img src>``
-  that carry no ``Origin``).
+- the browser says it comes from another origin (``Sec-Fetch-Site`` other than
+  ``same-origin`` or ``none``, a typed URL or bookmark): requests such as ``<img src>`` or a
+  link that carry no ``Origin``, from another site or another local port. A page of an
+  ``allowed_origins`` origin may still call it.
+
+Browsers too old to send ``Sec-Fetch-Site`` (before 2023 for Safari) still send ``Origin`` on
+every request that can change something (POST, PUT, DELETE, ``fetch``), so those are refused
+as above; only their plain navigations and embeds without ``Origin`` pass, and those cannot
+read the answer.
 """
 
 from __future__ import annotations
@@ -91,11 +99,13 @@ class LoopbackGuard:
             parsed = split_host(host)
             if parsed is None or parsed[0] not in self.hosts or not _same_port(parsed[1], port):
                 return f"Host {host!r} is not this local service"
-        if headers.get("sec-fetch-site") == "cross-site":
-            return "cross-site requests are refused"
         origin = headers.get("origin")
         if origin is not None and not self._own_origin(origin, port):
             return f"Origin {origin!r} may not call this local service"
+        site = headers.get("sec-fetch-site")
+        allowed = origin is not None and origin.lower().rstrip("/") in self.origins
+        if site not in (None, "same-origin", "none") and not allowed:
+            return f"requests from other origins are refused (Sec-Fetch-Site: {site})"
         return None
 
     def _own_origin(self, origin: str, port: int | None) -> bool:

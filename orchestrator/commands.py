@@ -23,6 +23,7 @@ CONFIG_FILE = "netscript.config.py"
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     def with_config(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.allow_abbrev = False  # `--with x` must not pass for `--without x`
         parser.add_argument("--config", help=f"the app's config file (default ./{CONFIG_FILE})")
         return parser
 
@@ -100,6 +101,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     from .launch import read_run_file
 
     app = _load(args)
+    for warning in app.host.warnings:
+        print(f"netscript: warning: {warning}", file=sys.stderr)
     running = read_run_file(Path(app.config.state_dir))
     if running is not None and running["pid"] != os.getpid():
         raise HostError(f"already running (PID {running['pid']}); `netscript down` stops it")

@@ -169,6 +169,7 @@ class Recipe(NamedTuple):
     port: int | None
     dynamic_port: bool
     port_keys: list[str]  # variables that carry the port (PORT, the spec's port_env)
+    withheld: tuple[str, ...] = ()  # never written to disk: this root is not warm-started
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Recipe:
@@ -182,6 +183,7 @@ class Recipe(NamedTuple):
             port=None if data["port"] is None else int(data["port"]),
             dynamic_port=bool(data["dynamic_port"]),
             port_keys=[str(k) for k in data["port_keys"]],
+            withheld=tuple(str(k) for k in data.get("withheld", [])),
         )
 
 
@@ -197,18 +199,28 @@ def recipe_for(
     port: int | None,
     dynamic_port: bool,
     port_keys: Iterable[str],
+    sensitive: Iterable[str] = (),
 ) -> Recipe:
+    """How ``name`` was started. The run's secret (``secret_keys``) is filled in again at
+    launch; ``sensitive`` variables (a plugin's secret settings) are left out and mark the
+    root as not warm-startable, so no secret is ever written to ``launch.json``."""
     secret = set(secret_keys)
+    withheld = tuple(sorted(set(sensitive) & set(env)))
     return Recipe(
         name=name,
         argv=list(argv),
         cwd=cwd,
         grace=grace,
-        env={k: v for k, v in env.items() if base.get(k) != v and k not in secret},
+        env={
+            k: v
+            for k, v in env.items()
+            if base.get(k) != v and k not in secret and k not in withheld
+        },
         secret_keys=sorted(secret),
         port=port,
         dynamic_port=dynamic_port,
         port_keys=list(port_keys),
+        withheld=withheld,
     )
 
 
@@ -332,12 +344,17 @@ def begin(argv: list[str]) -> None:
         secret = ensure_run_secret()
         base = dict(os.environ)
         for recipe in recipes:
+            if recipe.withheld:
+                continue  # its environment was not stored: the cold path starts it
             port = free_port() if recipe.dynamic_port else recipe.port
             env = {**base, **recipe.env}
             if port is not None:
                 env.update({key: str(port) for key in recipe.port_keys})
             for key in recipe.secret_keys:
                 env[key] = base.get(key) or secret
+            state = env.get("NETSCRIPT_PLUGIN_STATE_DIR")
+            if state:  # the plugin's folder exists before any of its processes runs
+                os.makedirs(state, exist_ok=True)
             full_argv = shim_argv(recipe.grace, recipe.argv)
             process = spawn(full_argv, env=env, cwd=recipe.cwd)
             _prestarted[recipe.name] = Prestarted(process, full_argv, env, recipe.cwd, port, True)

@@ -238,6 +238,7 @@ class Supervisor:
                     port=port,
                     dynamic_port=spec.dynamic_port,
                     port_keys=["PORT", *spec.port_env],
+                    sensitive=resource.sensitive_env,
                 )
             self._set(
                 name, state=ResourceState.RUNNING, pid=pid, started_at=_now(), restarts=restarts

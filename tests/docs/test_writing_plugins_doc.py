@@ -31,6 +31,7 @@ pytestmark = pytest.mark.timeout(900)  # the first test may build and install th
 def project(tmp_path: Path) -> Path:
     files = FILE_BLOCK.findall(DOC.read_text())
     assert {name for name, _ in files} == {
+        "plugins/__init__.py",
         "plugins/hello/hookspecs.py",
         "plugins/hello/__init__.py",
         "plugins/hello/hooks.py",
@@ -43,7 +44,6 @@ def project(tmp_path: Path) -> Path:
         target = root / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(body)
-    (root / "plugins" / "__init__.py").write_text('"""The project\'s plugins."""\n')
     return root
 
 

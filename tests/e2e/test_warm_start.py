@@ -22,25 +22,37 @@ ECHO = [sys.executable, "-m", "tests.fixtures.echo_service"]
 WARM = "streams: warm start"
 
 
-def write_app(tmp_path: Path, *, dependent_port: int | None = None) -> Path:
+def write_app(
+    tmp_path: Path, *, dependent_port: int | None = None, password: str | None = None
+) -> Path:
     """streams, plus ``echo`` (a root whose name comes from a data file, not a module),
-    plus ``after`` (depends on streams; a fixed port when given)."""
+    plus ``after`` (depends on streams; a fixed port when given). With ``password``, the
+    inline plugin has a secret setting."""
     (tmp_path / "name.txt").write_text("first")
     port = f"port={dependent_port}" if dependent_port else "dynamic_port=True"
+    settings = f"settings={{'inline': {{'password': {password!r}}}}}" if password else ""
     config = tmp_path / "netscript.config.py"
     config.write_text(
         textwrap.dedent(
             f"""
             from pathlib import Path
-            from netscript.host.config import Config
-            from netscript import hookimpl
+            from pydantic import BaseModel, SecretStr
+            from netscript import Config, hookimpl
 
             config = Config(name="warm", plugins=["streams"], entry_points=False,
-                            grace_period=2.0)
+                            grace_period=2.0, {settings})
+
+            class InlineSettings(BaseModel):
+                password: SecretStr = SecretStr("")
 
             @hookimpl
             def netscript_register_plugin(register):
                 register(name="inline")
+
+            @hookimpl
+            def netscript_register_settings(register):
+                if {password!r}:
+                    register(InlineSettings)
 
             @hookimpl
             def netscript_register_resources(register, config):
@@ -88,6 +100,20 @@ def test_the_second_up_adopts_the_roots_it_launched_from_the_cache(tmp_path: Pat
     assert "echo: warm start" in second
     assert "after: warm start" not in second  # it waits for streams: never prestarted
     assert all(s["state"] == "Running" for s in statuses.values())
+
+
+def test_a_root_with_secret_settings_is_never_written_to_the_cache(tmp_path: Path) -> None:
+    config, state = write_app(tmp_path, password="hunter2"), tmp_path / "state"
+    run_until_up(config, state)
+    cache = (state / "launch.json").read_text()
+    assert "hunter2" not in cache
+    assert (state / "launch.json").stat().st_mode & 0o777 == 0o600
+    [echo] = [root for root in json.loads(cache)["roots"] if root["name"] == "echo"]
+    assert echo["withheld"] == ["NETSCRIPT_PLUGIN_SETTINGS"]
+    second, statuses, _ = run_until_up(config, state)
+    assert WARM in second  # streams has no secret settings: still warm-started
+    assert "echo: warm start" not in second and "afresh" not in second
+    assert statuses["echo"]["state"] == "Running"
 
 
 def test_a_root_the_app_now_starts_differently_is_stopped_and_started_afresh(

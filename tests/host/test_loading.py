@@ -16,6 +16,7 @@ from netscript.host.loading import (
     config_plugin,
     has_hookimpls,
     import_plugin,
+    is_builtin_reference,
     is_path_reference,
     load_entry_points,
 )
@@ -66,6 +67,14 @@ def test_a_builtin_is_named_by_its_short_name(project: Project) -> None:
     assert source.plugin is netscript.plugins.streams.hooks
     assert source.reference == "streams"
     assert "streams" in builtin_names()
+
+
+@pytest.mark.parametrize(
+    ("reference", "builtin"),
+    [("streams", True), ("my-plugin", True), ("a.b", False), ("./x", False), ("~x", False)],
+)
+def test_a_reference_without_dot_or_slash_is_a_builtin_name(reference: str, builtin: bool) -> None:
+    assert is_builtin_reference(reference) is builtin
 
 
 def test_an_unknown_builtin_name_lists_the_builtins(project: Project) -> None:

@@ -183,6 +183,19 @@ def test_settings_for_a_plugin_without_a_model_or_not_loaded(project: Project) -
         greeter_app(project, settings="settings={'frnch': {'x': 1}}")
 
 
+def test_variables_no_plugin_reads_are_warned_about(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NETSCRIPT_GRETER__NAME", "typo")
+    monkeypatch.setenv("NETSCRIPT_GREETER__NAME", "fine")
+    monkeypatch.setenv("NETSCRIPT_GRACE_PERIOD", "2")  # a Config field, not a plugin's
+    app = greeter_app(project)
+    assert app.host.warnings == [
+        "NETSCRIPT_GRETER__NAME: no loaded plugin named 'greter' has settings "
+        "(plugins with settings: greeter); ignored"
+    ]
+
+
 def test_registering_something_else_than_a_model(project: Project) -> None:
     bad = GREETER.replace("register(GreeterSettings)", "register({'name': str})")
     with pytest.raises(HostError, match=r"register\(\) takes a pydantic model class"):

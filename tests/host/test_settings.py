@@ -110,3 +110,38 @@ def test_dumped_settings_of_another_model_are_refused() -> None:
 
     with pytest.raises(HostError, match=r"settings in NETSCRIPT_PLUGIN_SETTINGS do not fit Strict"):
         load_dumped(Strict, dump_settings(WorkerSettings()), "workers")
+
+
+def test_a_secret_value_is_never_shown() -> None:
+    class Secrets(BaseModel):
+        token: SecretStr = Field(SecretStr("x" * 32), min_length=32)
+        api_key: str = Field("k" * 8, min_length=8)
+
+    for variable, field in (("NETSCRIPT_S__TOKEN", "token"), ("NETSCRIPT_S__API_KEY", "api_key")):
+        with pytest.raises(HostError) as caught:
+            resolve_settings(Secrets, "s", None, {variable: "my-real-secret"[:7]})
+        assert "my-real" not in str(caught.value)
+        assert str(caught.value).startswith(f"plugin 's': invalid settings: {field}: ")
+        assert str(caught.value).endswith(f"(from {variable})")
+
+
+def test_a_bad_item_of_a_json_list_is_blamed_on_its_variable() -> None:
+    class Ports(BaseModel):
+        ports: list[int] = []
+
+    with pytest.raises(HostError) as caught:
+        resolve_settings(Ports, "p", {"ports": [1]}, {"NETSCRIPT_P__PORTS": '[1, "x"]'})
+    assert str(caught.value).endswith('(from NETSCRIPT_P__PORTS=[1, "x"])')
+    assert str(caught.value).startswith("plugin 'p': invalid settings: ports.1: ")
+
+
+def test_has_secrets() -> None:
+    from netscript.host.settings import has_secrets
+
+    assert has_secrets(WorkerSettings(password=SecretStr("x")))
+    assert has_secrets(WorkerSettings())  # a SecretStr field holds a secret even when empty
+
+    class Plain(BaseModel):
+        name: str = "x"
+
+    assert not has_secrets(Plain())

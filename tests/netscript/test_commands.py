@@ -160,7 +160,10 @@ def test_a_plugin_may_not_take_a_builtin_name_or_config(project: Project) -> Non
     project.config([project.plugin("tool", config)])
     result = cli(project.root, "greet")
     assert result.returncode == 1
-    assert "command 'greet' cannot add its arguments: argument --config" in result.stderr
+    assert (
+        "command 'greet' (plugin 'tool') cannot add its arguments: argument --config"
+        in result.stderr
+    )
 
 
 def test_builtin_plugin_commands_work_outside_an_app(server: ServerProcess, tmp_path: Path) -> None:
@@ -182,3 +185,69 @@ def test_the_streams_server_module_runs_without_the_cli() -> None:
     )
     assert result.returncode == 2
     assert "usage: python -m netscript.plugins.streams" in result.stderr
+
+
+SCANNING_CONFIG = """
+from pathlib import Path
+from netscript import Config
+
+here = Path(__file__).parent
+config = Config(
+    name="scan",
+    entry_points=False,
+    plugins=sorted(f"./plugins/{p.name}" for p in (here / "plugins").iterdir() if p.is_dir()),
+)
+"""
+
+
+def test_help_sees_a_plugin_added_to_a_scanned_folder(project: Project) -> None:
+    project.plugin("tool", TOOL.replace("HELP_TEXT", "say hello"))
+    project.config_file.write_text(SCANNING_CONFIG)
+    assert "say hello" in cli(project.root, "--help").stdout
+    other = TOOL.replace('name="tool"', 'name="other"').replace('name="greet"', 'name="wave"')
+    project.plugin("other", other.replace("HELP_TEXT", "wave back"))
+    assert "wave back (plugin other)" in cli(project.root, "--help").stdout
+
+
+def test_builtin_commands_run_when_the_app_does_not_load(
+    project: Project, server: ServerProcess
+) -> None:
+    project.config(["./plugins/missing"])
+    result = cli(project.root, "streams", "ls", "--url", server.url)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith(
+        "netscript: warning: plugin './plugins/missing': "
+    ) and result.stderr.endswith("; running 'streams' without the app\n")
+    assert cli(project.root, "greet").returncode == 1  # not a built-in's: the app's error
+
+
+def test_a_failing_configure_and_a_bad_exit_code(project: Project) -> None:
+    broken = TOOL.replace('parser.add_argument("who")', "raise KeyError('x')")
+    project.config([project.plugin("tool", broken)])
+    result = cli(project.root, "greet")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "netscript: error: command 'greet' (plugin 'tool'): configure failed: KeyError: 'x'\n"
+    )
+    odd = TOOL.replace("return args.code", 'return "ok"')
+    project.config([project.plugin("tool", odd)])
+    result = cli(project.root, "greet", "me")
+    assert result.returncode == 1
+    assert result.stderr.endswith("run() returned 'ok'; return an exit code (an int) or None\n")
+
+
+def test_the_environment_does_not_change_the_builtin_tools(project: Project) -> None:
+    project.config([project.plugin("tool", TOOL.replace("HELP_TEXT", "say hello"))])
+    result = cli(project.root, "greet", "x", NETSCRIPT_PLUGINS='["./nowhere"]')
+    # the app's own config reads NETSCRIPT_PLUGINS (the environment wins, as documented) ...
+    assert result.returncode == 1 and "'./nowhere'" in result.stderr
+    # ... but the built-in plugins' own app does not
+    result = cli(
+        project.root,
+        "streams",
+        "ls",
+        "--url",
+        "http://127.0.0.1:9",
+        NETSCRIPT_PLUGINS='["./nowhere"]',
+    )
+    assert "cannot reach the streams server" in result.stderr

@@ -90,11 +90,31 @@ def test_allowed_origins_and_hosts() -> None:
     assert guard.problem(scope(("host", "myhost.local:8091"))) is None
 
 
-def test_cross_site_fetches_without_origin_are_refused() -> None:
-    request = scope(("host", "127.0.0.1:8091"), ("sec-fetch-site", "cross-site"))
-    assert GUARD.problem(request) == "cross-site requests are refused"
-    request = scope(("host", "127.0.0.1:8091"), ("sec-fetch-site", "same-origin"))
+@pytest.mark.parametrize("site", ["cross-site", "same-site"])
+def test_fetches_from_other_origins_without_origin_are_refused(site: str) -> None:
+    """An <img> or a link on another site, or on a page at another local port (same-site)."""
+    request = scope(("host", "127.0.0.1:8091"), ("sec-fetch-site", site))
+    assert GUARD.problem(request) == (
+        f"requests from other origins are refused (Sec-Fetch-Site: {site})"
+    )
+
+
+@pytest.mark.parametrize("site", ["same-origin", "none"])
+def test_the_services_own_pages_and_typed_urls_pass(site: str) -> None:
+    request = scope(("host", "127.0.0.1:8091"), ("sec-fetch-site", site))
     assert GUARD.problem(request) is None
+
+
+def test_an_allowed_origin_may_call_from_another_port() -> None:
+    guard = LoopbackGuard(_app, allowed_origins=["http://127.0.0.1:18888"])
+    request = scope(
+        ("host", "127.0.0.1:8091"),
+        ("origin", "http://127.0.0.1:18888"),
+        ("sec-fetch-site", "same-site"),
+    )
+    assert guard.problem(request) is None
+    no_origin = scope(("host", "127.0.0.1:8091"), ("sec-fetch-site", "same-site"))
+    assert guard.problem(no_origin) is not None
 
 
 def test_split_host() -> None:
