@@ -66,6 +66,12 @@ class Config(BaseSettings):
         default_factory=dict,
         description="plugin name -> its settings (NETSCRIPT_<PLUGIN>__<FIELD> variables win)",
     )
+    streams_prefix: str = Field(
+        "",
+        pattern=r"^(/?[A-Za-z0-9._~-]+)*/?$",
+        description="a path every stream of this run lives under ('/team-a'): apps sharing "
+        "one streams server keep apart",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -84,6 +90,8 @@ class Config(BaseSettings):
         base = _default_project_dir()
         self.project_dir = (base / self.project_dir.expanduser()).resolve()
         self.state_dir = self.project_dir / self.state_dir.expanduser()
+        prefix = self.streams_prefix.strip("/")
+        self.streams_prefix = f"/{prefix}" if prefix else ""
         return self
 
     def plugin_state_dir(self, plugin: str) -> Path:

@@ -32,6 +32,11 @@ class HealthProbe(_Frozen):
     start_timeout: float = Field(
         60.0, gt=0, description="seconds to become healthy after start before FailedToStart"
     )
+    liveness: bool = Field(
+        False,
+        description="restart the resource when, once healthy, it fails failure_threshold "
+        "probes in a row (within its restart policy's max_restarts)",
+    )
 
 
 class RestartPolicy(_Frozen):
@@ -76,6 +81,10 @@ class ResourceSpec(_Frozen):
         default_factory=list, description="names of host variables passed through, if set"
     )
     cwd: str | None = None
+    replicas: int = Field(1, ge=1, le=64, description="copies to run, each on its own port")
+    grace_period: float | None = Field(
+        None, ge=0, description="seconds between SIGTERM and SIGKILL (default: the run's)"
+    )
 
     @model_validator(mode="after")
     def _one_entry_point(self) -> ResourceSpec:
@@ -85,6 +94,11 @@ class ResourceSpec(_Frozen):
             raise ValueError("command must not be empty")
         if self.port is not None and self.dynamic_port:
             raise ValueError("a fixed port and dynamic_port exclude each other")
+        if self.replicas > 1 and self.port is not None:
+            raise ValueError(
+                f"{self.replicas} replicas cannot share the fixed port {self.port}: "
+                "use dynamic_port=True"
+            )
         return self
 
 
@@ -96,6 +110,10 @@ class PluginManifest(_Frozen):
     kind: PluginKind = "service"
     description: str = ""
     depends_on: list[str] = Field(default_factory=list, description="names of other plugins")
+    provides: list[str] = Field(
+        default_factory=list,
+        description="capabilities other plugins and the orchestrator find it by ('streams')",
+    )
     requires_db: bool = False
     requires_kv: bool = False
     resources: list[ResourceSpec] = Field(

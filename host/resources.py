@@ -39,6 +39,15 @@ def link_resources(
             if first is not None:
                 raise HostError(_duplicate(spec.name, first, plugin))
             owners[spec.name] = plugin
+    for plugin in plugins:
+        for spec in specs.get(plugin.name, ()):
+            for replica in replica_names(spec.name, spec.replicas):
+                if replica != spec.name and replica in owners:
+                    raise HostError(
+                        f"resource {spec.name!r} of plugin {plugin.name!r} runs {spec.replicas} "
+                        f"replicas named {spec.name}-0..{spec.replicas - 1}, and plugin "
+                        f"{owners[replica].name!r} registers a resource {replica!r}; rename one"
+                    )
 
     resources: dict[str, Resource] = {}
     for plugin in plugins:
@@ -67,6 +76,11 @@ def link_resources(
     graph = {name: [d.name for d in resource.depends_on] for name, resource in resources.items()}
     order = resolve_start_order(graph, kind="resource", hint=hint)
     return tuple(resources[name] for name in order)
+
+
+def replica_names(name: str, replicas: int) -> list[str]:
+    """The names a resource's copies run under: ``name`` alone, or ``name-0`` .. ``name-N-1``."""
+    return [name] if replicas == 1 else [f"{name}-{index}" for index in range(replicas)]
 
 
 def _duplicate(name: str, first: LoadedPlugin, second: LoadedPlugin) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # argparse is imported after a warm start has launched the app's roots
     import argparse
 
-BUILTIN_COMMANDS = ("up", "down", "ps", "logs", "graph", "plugins", "restart")
+BUILTIN_COMMANDS = ("up", "down", "ps", "logs", "graph", "plugins", "restart", "stop", "start")
 DESCRIPTION = "NetScript: a local orchestrator with a durable-streams backbone."
 
 
@@ -27,6 +27,7 @@ def build_parser(listed: Sequence[object] = (), note: str | None = None) -> argp
     if note:
         epilog = f"plugin commands: unavailable ({note})"
     parser = argparse.ArgumentParser(prog="netscript", description=DESCRIPTION, epilog=epilog)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     from netscript.orchestrator.commands import add_commands as add_orchestrator_commands
@@ -53,22 +54,28 @@ def _warm_start(argv: list[str]) -> bool:
     words = [a for a in argv if a != "--debug"]
     if words[:1] != ["up"] or {"-h", "--help", "--detach"} & set(words):
         return False
-    from netscript.orchestrator import launch
+    from netscript.orchestrator import warm
+    from netscript.orchestrator.launcher import LAUNCHER
 
-    launch.begin(words[1:])
+    warm.begin(words[1:], LAUNCHER)
     return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["--version"]:
+        from . import __version__
+
+        print(f"netscript {__version__}")
+        return 0
     warm = _warm_start(arguments)
     try:
         return _main(arguments)
     finally:
         if warm:
-            from netscript.orchestrator import launch
+            from netscript.orchestrator.launcher import LAUNCHER
 
-            launch.discard_unclaimed()  # an error before the supervisor took them
+            LAUNCHER.discard_now()  # an error before the supervisor took them
 
 
 def _main(argv: list[str]) -> int:
@@ -80,7 +87,10 @@ def _main(argv: list[str]) -> int:
 
     try:
         if command in BUILTIN_COMMANDS:
-            args = build_parser().parse_args(argv)
+            # --debug is accepted before the command and after it alike
+            words = [word for word in argv if word != "--debug"]
+            args = build_parser().parse_args(words)
+            args.debug = debug
             from netscript.orchestrator.commands import run as run_orchestrator_command
 
             return run_orchestrator_command(args)

@@ -269,13 +269,13 @@ def _fingerprint(config: Path, files: Iterable[str], folders: Iterable[str]) -> 
         "version": CACHE_VERSION,
         "python": sys.executable,
         # outside an app the listing is the same in every folder: one cache for all of them
-        "config": [str(config), _stat(str(config))] if config.is_file() else None,
+        "config": [str(config), file_stat(str(config))] if config.is_file() else None,
         "environment": environment,
         # where modules are found (a package installed or removed changes a folder's mtime);
         # not the current folder, which `python -m` puts first and any new file changes
-        "paths": {path: _stat(path) for path in sys.path if path and path != os.getcwd()},
-        "files": {path: _stat(path) for path in sorted(files)},
-        "folders": {path: _stat(path) for path in sorted(folders)},
+        "paths": {path: file_stat(path) for path in sys.path if path and path != os.getcwd()},
+        "files": {path: file_stat(path) for path in sorted(files)},
+        "folders": {path: file_stat(path) for path in sorted(folders)},
     }
 
 
@@ -289,7 +289,8 @@ def _loaded_files() -> list[str]:
     )
 
 
-def _stat(path: str) -> list[int] | None:
+def file_stat(path: str) -> list[int] | None:
+    """``[mtime_ns, size]`` of ``path``, or ``None`` if it cannot be read."""
     try:
         st = os.stat(path)
     except OSError:

@@ -1,10 +1,10 @@
 """The orchestrator's commands: ``up``, ``down``, ``ps``, ``logs``, ``graph``, ``plugins``,
-``restart``. Each returns an exit code; problems are :class:`HostError` (one line)."""
+``restart``, ``stop``, ``start``. Each returns an exit code; problems are :class:`HostError`
+(one line)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -18,16 +18,23 @@ from netscript.host.errors import HostError
 if TYPE_CHECKING:  # the parser is built on every run: keep its imports light
     from netscript.host.model import App
 
+    from .launcher import Launcher
+    from .plan import Planner
+
 CONFIG_FILE = "netscript.config.py"
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    def with_config(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    def command(name: str, help: str, *, json: bool = False) -> argparse.ArgumentParser:
+        parser = commands.add_parser(name, help=help)
         parser.allow_abbrev = False  # `--with x` must not pass for `--without x`
         parser.add_argument("--config", help=f"the app's config file (default ./{CONFIG_FILE})")
+        parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+        if json:
+            parser.add_argument("--json", action="store_true", help="print JSON")
         return parser
 
-    up = with_config(commands.add_parser("up", help="run the app: every resource, in order"))
+    up = command("up", "run the app: every resource, in order")
     up.add_argument("--detach", action="store_true", help="run in the background")
     up.add_argument("--exit-on-failure", action="store_true", help="exit 1 if a resource fails")
     up.add_argument("--no-color", action="store_true", help="plain console output")
@@ -39,16 +46,20 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="PLUGIN",
         help="leave a plugin and its resources out of this run (repeatable)",
     )
-    with_config(commands.add_parser("down", help="stop the app started with up"))
-    with_config(commands.add_parser("ps", help="the resources and their states"))
-    logs = with_config(commands.add_parser("logs", help="resource console output"))
-    logs.add_argument("resource", nargs="?", help="one resource (default: all)")
+    command("down", "stop the app started with up")
+    command("ps", "the resources and their states", json=True)
+    logs = command("logs", "resource console output")
+    logs.add_argument("resource", nargs="?", help="one resource (default: all, by time)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("-n", "--lines", type=int, default=100, help="lines to show first")
-    with_config(commands.add_parser("graph", help="the plugin and resource dependency graph"))
-    with_config(commands.add_parser("plugins", help="the loaded plugins and their manifests"))
-    restart = with_config(commands.add_parser("restart", help="restart one resource"))
-    restart.add_argument("resource")
+    command("graph", "the plugin and resource dependency graph", json=True)
+    command("plugins", "the loaded plugins and their manifests", json=True)
+    for name, help in (
+        ("restart", "restart one resource (every replica)"),
+        ("stop", "stop one resource and keep it stopped"),
+        ("start", "start a resource stopped with `netscript stop`"),
+    ):
+        command(name, help).add_argument("resource")
 
 
 def config_path(args: argparse.Namespace) -> Path:
@@ -81,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
         "logs": cmd_logs,
         "graph": cmd_graph,
         "plugins": cmd_plugins,
-        "restart": cmd_restart,
+        "restart": cmd_control,
+        "stop": cmd_control,
+        "start": cmd_control,
     }[args.command]
     try:
         return handler(args)
@@ -98,78 +111,72 @@ def run(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from .launch import read_run_file
+    from .launcher import LAUNCHER
+    from .runfile import AlreadyRunning, lock_state_dir, read_run_file
 
     app = _load(args)
     for warning in app.host.warnings:
         print(f"netscript: warning: {warning}", file=sys.stderr)
-    running = read_run_file(Path(app.config.state_dir))
-    if running is not None and running["pid"] != os.getpid():
-        raise HostError(f"already running (PID {running['pid']}); `netscript down` stops it")
     if args.detach:
+        running = read_run_file(Path(app.config.state_dir))
+        if running is not None:
+            raise HostError(f"already running (PID {running['pid']}); `netscript down` stops it")
         return _detach(args, app)
-    from . import launch
-    from .checks import check_conditions, check_fixed_ports
-
     try:
-        check_conditions(app)  # before anything runs: a bad app starts nothing
-        check_fixed_ports(app)
+        lock_state_dir(Path(app.config.state_dir))  # before anything is launched
+    except AlreadyRunning as exc:
+        LAUNCHER.discard_now()
+        raise HostError(str(exc)) from None
+    try:
+        planner = _plan(app, LAUNCHER)
         for plugin in app.plugins:  # every plugin's own folder, before any of it runs
             app.config.plugin_state_dir(plugin.name).mkdir(parents=True, exist_ok=True)
-        _launch_roots(app)
+        held = set(LAUNCHER.held())
+        for unit in planner.units:  # the roots start now; the supervisor adopts them
+            if unit.root and unit.name not in held:
+                LAUNCHER.prestart(planner.request(unit))
         import asyncio  # asyncio, rich, psutil and the supervisor load while the roots start
 
         from .run import Orchestrator
 
         color = not (args.no_color or app.config.no_color or os.environ.get("NO_COLOR"))
-        orchestrator_ = Orchestrator(app, color=color, exit_on_failure=args.exit_on_failure)
+        orchestrator_ = Orchestrator(
+            app, planner, LAUNCHER, color=color, exit_on_failure=args.exit_on_failure
+        )
         return asyncio.run(orchestrator_.run())
     finally:
-        launch.discard_unclaimed()  # launched, but the run failed before adopting them
+        LAUNCHER.discard_now()  # launched, but the run failed before adopting them
 
 
-def _launch_roots(app: App) -> None:
-    """Launch the resources that wait for nothing now, before the supervisor is even imported.
+def _plan(app: App, launcher: Launcher) -> Planner:
+    """The run's plan, after the static checks: a bad app starts nothing."""
+    from .checks import check_conditions, check_executables, check_fixed_ports
+    from .plan import Planner, assign_ports, effective_resources, find_streams, units_of
+    from .runsecret import run_secret
 
-    The supervisor adopts each one, having checked it would have started it exactly so
-    (else it stops it and starts its own). Roots a warm start launched are left alone.
-    Fixed ports were checked by the caller.
-    """
-    from . import launch
-    from .env import process_spec
-    from .ports import free_port
-
-    run_secrets = dict.fromkeys(launch.RUN_SECRET_NAMES, launch.ensure_run_secret())
-    for resource in app.resources:
-        spec = resource.spec
-        if resource.depends_on or launch.peek(resource.name) is not None:
-            continue
-        port = spec.port or (free_port() if spec.dynamic_port else None)
-        argv, env, cwd = process_spec(
-            resource,
-            project_dir=app.config.project_dir,
-            ports={resource.name: port} if port is not None else {},
-            run_secrets=run_secrets,
-        )
-        grace = float(app.config.grace_period)
-        launch.launch_now(resource.name, argv, env=env, cwd=cwd, grace=grace, port=port)
+    streams = find_streams(app, os.environ)
+    resources = effective_resources(app, streams)
+    units = units_of(resources)
+    check_conditions(resources)
+    check_executables(resources, app.config.project_dir)
+    check_fixed_ports(units, launcher.held_port)
+    ports = assign_ports(units, launcher.held_port)
+    if streams.external is None:
+        secret: str | None = run_secret()
+    else:  # the external server's own secret, if it needs one
+        secret = os.environ.get("STREAMS_SECRET") or os.environ.get("DURABLE_STREAMS_SECRET")
+    return Planner(app, units, ports, streams, secret or None)
 
 
 def _detach(args: argparse.Namespace, app: App) -> int:
-    from .launch import read_run_file
+    from . import client
+    from .runfile import read_run_file
 
     state_dir = Path(app.config.state_dir)
     (state_dir / "logs").mkdir(parents=True, exist_ok=True)
     log_path = state_dir / "logs" / "netscript.log"
-    argv = [
-        sys.executable,
-        "-m",
-        "netscript.cli",
-        "up",
-        "--config",
-        str(config_path(args)),
-        "--no-color",
-    ]
+    argv = [sys.executable, "-m", "netscript.cli", "up", "--config", str(config_path(args)),
+            "--no-color"]  # fmt: skip
     if args.exit_on_failure:
         argv.append("--exit-on-failure")
     for name in args.without:
@@ -183,6 +190,7 @@ def _detach(args: argparse.Namespace, app: App) -> int:
             start_new_session=True,
             cwd=app.config.project_dir,
         )
+    expected = sum(r.spec.replicas for r in app.resources)
     probed = {r.name for r in app.resources if r.spec.health is not None}
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
@@ -190,27 +198,21 @@ def _detach(args: argparse.Namespace, app: App) -> int:
             raise HostError(f"netscript up exited with code {child.returncode}; see {log_path}")
         record = read_run_file(state_dir)
         if record and record.get("streams"):
-            statuses = _statuses(record)
-            if (
-                statuses
-                and all(_is_up(s, name in probed) for name, s in statuses.items())
-                and len(statuses) == len(app.resources)
-            ):
-                _print_ps(statuses)
+            found = client.statuses(record)
+            units = {n: s for n, s in found.items() if not s.get("external")}
+            up = all(client.is_up(s, s.get("resource") in probed) for s in found.values())
+            if len(units) >= expected and up:
+                from .views import print_statuses
+
+                print_statuses(found)
                 print(f"running in the background (PID {child.pid}); `netscript down` stops it")
                 return 0
         time.sleep(0.2)
     raise HostError(f"not all resources came up within {args.timeout:g}s; see {log_path}")
 
 
-def _is_up(status: dict[str, Any], probed: bool) -> bool:
-    """Running, and Healthy if it has a health probe (Unknown then means not probed yet)."""
-    healthy = ("Healthy",) if probed else ("Healthy", "Unknown")
-    return status["state"] == "Running" and status["health"] in healthy
-
-
 def cmd_down(args: argparse.Namespace) -> int:
-    from .launch import read_run_file
+    from .runfile import read_run_file
 
     record = read_run_file(_state_dir(args))
     if record is None:
@@ -230,165 +232,76 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- ps / restart ---------------------------------------------------------------------------
-
-
-def _statuses(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    import httpx
-
-    from .publisher import RESOURCES_STREAM
-
-    headers = {"Authorization": f"Bearer {record['secret']}"}
-    url = f"{record['streams']}{RESOURCES_STREAM}"
-    latest: dict[str, dict[str, Any]] = {}
-    offset = "-1"
-    # the run record's URL is plain http on loopback: no CA bundle to load
-    with httpx.Client(headers=headers, timeout=10, verify=False) as client:
-        while True:
-            response = client.get(url, params={"offset": offset})
-            if response.status_code == 404:
-                return {}
-            response.raise_for_status()
-            for event in response.json():
-                if event.get("type") == "resource":
-                    latest[event["key"]] = event["value"]
-            offset = response.headers["Stream-Next-Offset"]
-            if response.headers.get("Stream-Up-To-Date") == "true":
-                return latest
-
-
-def _running(args: argparse.Namespace) -> dict[str, Any]:
-    from .launch import read_run_file
-
-    record = read_run_file(_state_dir(args))
-    if record is None:
-        raise HostError("nothing is running: start it with `netscript up`")
-    if not record.get("streams"):
-        raise HostError("the streams resource is not up yet")
-    return record
-
-
-def _print_ps(statuses: dict[str, dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("resource", "state", "health", "pid", "url", "restarts", "exit", "detail")
-    for name, s in statuses.items():
-        detail = s.get("message") or (
-            "waiting for " + ", ".join(s["waiting_for"]) if s.get("waiting_for") else ""
-        )
-        table.add_row(
-            name,
-            s["state"],
-            s["health"],
-            str(s.get("pid") or ""),
-            s.get("url") or "",
-            str(s.get("restarts", 0)),
-            "" if s.get("exit_code") is None else str(s["exit_code"]),
-            detail,
-        )
-    Console().print(table)
+# -- ps / restart / stop / start --------------------------------------------------------------
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
-    _print_ps(_statuses(_running(args)))
+    from . import client
+    from .views import print_json, print_statuses
+
+    found = client.statuses(client.running(_state_dir(args)))
+    if args.json:
+        print_json(list(found.values()))
+    else:
+        print_statuses(found)
     return 0
 
 
-def cmd_restart(args: argparse.Namespace) -> int:
-    import httpx
+def cmd_control(args: argparse.Namespace) -> int:
+    """``restart``, ``stop`` or ``start`` one resource (every replica), through the run's
+    control stream; waits until it is done."""
+    from . import client
 
-    from .run import CONTROL_STREAM
-
-    record = _running(args)
-    before = _statuses(record).get(args.resource)
-    if before is None:
+    record = client.running(_state_dir(args))
+    before = client.units_of(client.statuses(record), args.resource)
+    if not before:
         raise HostError(f"no resource named {args.resource!r}")
-    headers = {"Authorization": f"Bearer {record['secret']}", "Content-Type": "application/json"}
-    body = json.dumps({"type": "restart", "resource": args.resource})
-    response = httpx.post(f"{record['streams']}{CONTROL_STREAM}", content=body, headers=headers)
-    response.raise_for_status()
-    probed = before.get("health") != "Unknown"  # it has a probe: wait for Healthy again
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            now = _statuses(record).get(args.resource) or {}
-        except httpx.TransportError:  # restarting the streams resource itself
-            time.sleep(0.2)
-            continue
-        if now.get("restarts", 0) > before.get("restarts", 0) and _is_up(now, probed):
-            print(f"{args.resource} restarted (PID {now.get('pid')})")
-            return 0
-        time.sleep(0.2)
-    raise HostError(f"{args.resource} did not come back within 60s")
+    client.send_control(record, args.command, args.resource)
+    if args.command == "stop":
+        client.wait_for(record, args.resource, _all_stopped, what="stop")
+        print(f"{args.resource} stopped")
+        return 0
+
+    def restarted(units: dict[str, dict[str, Any]]) -> bool:
+        return all(
+            (s.get("restarts", 0) > before[n].get("restarts", 0) or args.command == "start")
+            and s.get("pid") != before[n].get("pid")
+            and client.is_up(s, probed=before[n].get("health") != "Unknown")
+            for n, s in units.items()
+            if n in before
+        )
+
+    now = client.wait_for(record, args.resource, restarted, what="come back")
+    pids = ", ".join(str(s.get("pid")) for s in now.values())
+    print(f"{args.resource} {'started' if args.command == 'start' else 'restarted'} (PID {pids})")
+    return 0
+
+
+def _all_stopped(units: dict[str, dict[str, Any]]) -> bool:
+    return all(s["state"] in ("Exited", "Finished") for s in units.values())
 
 
 # -- logs / graph / plugins -------------------------------------------------------------------
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    log_dir = _state_dir(args) / "logs"
-    names = (
-        [args.resource]
-        if args.resource
-        else sorted(p.stem for p in log_dir.glob("*.log") if p.stem != "netscript")
-    )
-    files = {}
-    for name in names:
-        path = log_dir / f"{name}.log"
-        if not path.exists():
-            raise HostError(f"no log for {name!r} in {log_dir}")
-        lines = path.read_text(errors="replace").splitlines()
-        for line in lines[max(len(lines) - args.lines, 0) :]:  # -n 0: none ([-0:] is all)
-            print(f"{name} | {line}" if len(names) > 1 else line)
-        files[name] = path.open(errors="replace")
-        files[name].seek(0, os.SEEK_END)
-    while args.follow:
-        quiet = True
-        for name, file in files.items():
-            for line in file.readlines():
-                quiet = False
-                text = line.rstrip("\n")
-                print(f"{name} | {text}" if len(names) > 1 else text, flush=True)
-        if quiet:
-            time.sleep(0.2)
+    from .views import show_logs
+
+    show_logs(_state_dir(args) / "logs", args.resource, args.lines, args.follow)
     return 0
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
+    from .views import graph_data, print_graph, print_json
+
     app = _load(args)
-    print("plugins (start order):")
-    for plugin in app.plugins:
-        deps = ", ".join(plugin.manifest.depends_on) or "-"
-        print(f"  {plugin.name}  <- {deps}")
-    print("resources (start order):")
-    for resource in app.resources:
-        deps = ", ".join(f"{d.name} ({d.condition})" for d in resource.depends_on) or "-"
-        print(f"  {resource.name} [{resource.plugin}]  <- {deps}")
+    print_json(graph_data(app)) if args.json else print_graph(app)
     return 0
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
+    from .views import plugins_data, print_json, print_plugins
 
     app = _load(args)
-    table = Table(
-        "plugin", "version", "kind", "depends on", "db/kv", "resources", "settings", "source"
-    )
-    for plugin in app.plugins:
-        m = plugin.manifest
-        resources = ", ".join(r.name for r in app.resources if r.plugin == m.name)
-        settings = app.settings.get(m.name)
-        table.add_row(
-            m.name,
-            m.version,
-            m.kind,
-            ", ".join(m.depends_on) or "-",
-            f"{'db' if m.requires_db else '-'}/{'kv' if m.requires_kv else '-'}",
-            resources,
-            type(settings).__name__ if settings is not None else "-",
-            plugin.source,
-        )
-    Console().print(table)
+    print_json(plugins_data(app)) if args.json else print_plugins(app)
     return 0

@@ -29,7 +29,7 @@ class OrchestratorContext:
         log: ConsoleLog,
         *,
         streams_url: Callable[[], str | None],
-        secret: str,
+        secret: str | None,
     ) -> None:
         self._app = app
         self._supervisor = supervisor
@@ -52,6 +52,8 @@ class OrchestratorContext:
 
     @property
     def streams_headers(self) -> Mapping[str, str]:
+        if self._secret is None:
+            return MappingProxyType({})
         return MappingProxyType({"Authorization": f"Bearer {self._secret}"})
 
     def state_dir(self, plugin: str) -> Path:

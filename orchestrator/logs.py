@@ -43,8 +43,10 @@ class ConsoleLog:
         self.listeners: list[Callable[[str, str, str], None]] = []
 
     def line(self, name: str, text: str) -> None:
-        """One line of a resource's output."""
-        stamp = datetime.now().strftime("%H:%M:%S.%f")[:-3]
+        """One line of a resource's output (its log file line starts with the full local
+        time, so ``netscript logs`` can interleave several files by it)."""
+        now = datetime.now()
+        stamp = now.strftime("%H:%M:%S.%f")[:-3]
         prefix = Text.assemble(
             (stamp, "dim"), " ", (name.ljust(self._width), self._colors.get(name, "white")), " | "
         )
@@ -55,7 +57,7 @@ class ConsoleLog:
                 file = self._files[name] = (self.log_dir / f"{name}.log").open(
                     "a", encoding="utf-8", buffering=1
                 )
-            file.write(f"{stamp} {text}\n")
+            file.write(f"{now.isoformat(timespec='milliseconds')} {text}\n")
         for listener in self.listeners:
             listener(name, stamp, text)
 

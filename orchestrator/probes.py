@@ -20,15 +20,22 @@ def _shared_client() -> httpx.AsyncClient:
     return _client
 
 
-async def probe(url: str, expected_status: int, timeout: float) -> bool:
-    """True when ``GET url`` answers ``expected_status`` within ``timeout`` seconds."""
+async def probe(url: str, expected_status: int, timeout: float) -> tuple[bool, str]:
+    """Whether ``GET url`` answers ``expected_status`` within ``timeout`` seconds, and if
+    not, what happened instead (one short line: ``connection refused``, ``status 500``)."""
     import httpx
 
     try:
         response = await _shared_client().get(url, timeout=timeout)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == expected_status
+    except httpx.TimeoutException:
+        return False, f"no answer within {timeout:g}s"
+    except httpx.ConnectError:
+        return False, "connection refused"
+    except httpx.HTTPError as exc:
+        return False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if response.status_code == expected_status:
+        return True, ""
+    return False, f"status {response.status_code} (expected {expected_status})"
 
 
 async def close_probes() -> None:

@@ -1,9 +1,9 @@
 """Mirror resource states and console lines into the streams server.
 
 Statuses go to ``/netscript/resources`` (collection ``resource``, key ``name``) and each
-resource's console lines to ``/netscript/logs/<resource>`` (collection ``line``, key
-``seq``), through the streams core producer, once the resource named ``streams`` is
-healthy. Until then the latest status of every resource is kept and sent on connect.
+unit's console lines to ``/netscript/logs/<unit>`` (collection ``line``, key ``seq``),
+through the streams core producer, under the run's streams prefix, once the streams server
+answers. Until then the latest status of every unit is kept and sent on connect.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -27,7 +28,6 @@ from .states import ResourceStatus
 
 RESOURCES_STREAM = "/netscript/resources"
 LOGS_PREFIX = "/netscript/logs/"
-PRODUCER_ID = "netscript-orchestrator"
 
 
 class LogLine(BaseModel):
@@ -48,7 +48,9 @@ LOGS_SCHEMA = define_stream_schema(
 class StreamsPublisher:
     """Sends statuses and log lines once a streams server is known."""
 
-    def __init__(self) -> None:
+    def __init__(self, producer_id: str, *, headers: Mapping[str, str] | None = None) -> None:
+        self.producer_id = producer_id
+        self.headers = dict(headers or {})
         self.base_url: str | None = None
         self._latest: dict[str, ResourceStatus] = {}
         self._resources: DurableStreamProducer | None = None
@@ -61,7 +63,11 @@ class StreamsPublisher:
             return
         self.base_url = base_url
         self._resources = create_durable_stream(
-            RESOURCES_STREAM, RESOURCES_SCHEMA, PRODUCER_ID, base_url=base_url
+            RESOURCES_STREAM,
+            RESOURCES_SCHEMA,
+            self.producer_id,
+            base_url=base_url,
+            headers=self.headers,
         )
         for status in self._latest.values():
             self._resources.upsert("resource", status)
@@ -77,7 +83,11 @@ class StreamsPublisher:
         producer = self._logs.get(resource)
         if producer is None:
             producer = self._logs[resource] = create_durable_stream(
-                LOGS_PREFIX + resource, LOGS_SCHEMA, PRODUCER_ID, base_url=self.base_url
+                LOGS_PREFIX + resource,
+                LOGS_SCHEMA,
+                self.producer_id,
+                base_url=self.base_url,
+                headers=self.headers,
             )
         seq = f"{next(self._seq):012d}"
         self._send(producer, "line", LogLine(seq=seq, resource=resource, time=stamp, text=text))

@@ -1,11 +1,17 @@
-"""``netscript up``: run an app until Ctrl-C / SIGTERM, then stop everything."""
+"""``netscript up``: run an app until Ctrl-C / SIGTERM, then stop everything.
+
+The :class:`Orchestrator` owns one run: the supervisor (fed by a planner and a launcher),
+the console, the publisher that mirrors statuses and console lines into the streams server
+(``<prefix>/netscript/resources``, ``<prefix>/netscript/logs/<unit>``), the control stream
+(``<prefix>/netscript/control``), the run file and the signals.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import importlib
-import json
 import os
 import signal
 import time
@@ -15,71 +21,95 @@ from typing import TYPE_CHECKING, Any
 from netscript.host.errors import HostError
 from netscript.host.model import App
 
-from . import launch
+from . import warm
 from .context import OrchestratorContext
-from .env import service_url
+from .events import AllUp, Event, Failed, Line, Notice, StatusChanged, parse_control
+from .launcher import Launcher
 from .logs import ConsoleLog
-from .probes import close_probes
-from .states import Health, ResourceStatus
+from .plan import Planner
+from .probes import close_probes, probe
+from .runfile import remove_run_file, write_run_file
+from .states import Health, ResourceState, ResourceStatus
 from .supervisor import Supervisor
 
 if TYPE_CHECKING:
     from .publisher import StreamsPublisher
 
-STREAMS_RESOURCE = "streams"
 CONTROL_STREAM = "/netscript/control"
-RUN_FILE = "run.json"
 
 
-def run_file(state_dir: Path) -> Path:
-    return state_dir / RUN_FILE
-
-
-def _write_run_file(state_dir: Path, record: dict[str, Any]) -> None:
-    path = run_file(state_dir)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the secret
-    with os.fdopen(fd, "w") as file:
-        json.dump(record, file)
-    tmp.replace(path)
+def producer_id(app: App) -> str:
+    """The orchestrator's producer id: one per app (its name and folder), so two apps
+    sharing a streams server never fence each other."""
+    digest = hashlib.sha1(str(app.config.project_dir).encode()).hexdigest()[:8]
+    return f"netscript-{app.config.name}-{digest}"
 
 
 class Orchestrator:
     """One run of an app: supervisor, console, publisher, control stream and signals."""
 
-    def __init__(self, app: App, *, color: bool = True, exit_on_failure: bool = False) -> None:
+    def __init__(
+        self,
+        app: App,
+        planner: Planner,
+        launcher: Launcher,
+        *,
+        color: bool = True,
+        exit_on_failure: bool = False,
+    ) -> None:
         config = app.config
         self.app = app
+        self.planner = planner
+        self.launcher = launcher
+        self.streams = planner.streams
         self.state_dir = Path(config.state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.exit_on_failure = exit_on_failure or bool(config.exit_on_failure)
-        # One secret per run (unless the user set one): the streams server requires it and
-        # every resource that depends on streams receives it.
-        self.secret = launch.ensure_run_secret()
+        self.secret = planner.secret
+        self.run_id = os.urandom(8).hex()
         self.log = ConsoleLog(
-            [r.name for r in app.resources], log_dir=self.state_dir / "logs", color=color
+            [u.name for u in planner.units], log_dir=self.state_dir / "logs", color=color
         )
         # The publisher needs the streams library (pydantic models, httpx): it is imported
-        # in a thread once the first children are starting, and connected when the
-        # streams resource is healthy (start-up time of netscript up).
+        # in a thread once the first children are starting, and connected once the streams
+        # server is known to answer (start-up time of netscript up).
         self.publisher: StreamsPublisher | None = None
         self._latest: dict[str, ResourceStatus] = {}
         self._publisher_module: asyncio.Future[Any] | None = None
         self._connecting: asyncio.Task[None] | None = None
         self.supervisor = Supervisor(
-            app,
-            log=self.log,
-            grace=float(config.grace_period),
-            run_secrets=dict.fromkeys(launch.RUN_SECRET_NAMES, self.secret),
-            on_status=self._on_status,
-            on_failure=self._on_failure,
-            on_all_started=self._on_all_started,
+            planner.units,
+            ports=planner.ports,
+            request_for=planner.request,
+            starter=launcher,
+            prober=probe,
+            emit=self._on_event,
         )
-        self._started_at = time.monotonic()
         self.shutdown = asyncio.Event()
         self.exit_code = 0
         self._signals = 0
         self._control: asyncio.Task[None] | None = None
+
+    # -- what the supervisor says ------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, Line):
+            self.log.line(event.name, event.text)
+        elif isinstance(event, StatusChanged):
+            self._on_status(event.status)
+        elif isinstance(event, Notice):
+            self.log.event(event.text, style=event.style)
+        elif isinstance(event, Failed):
+            blocked = f"; now blocked: {', '.join(event.blocked)}" if event.blocked else ""
+            self.log.event(f"failed: {event.name}: {event.reason}{blocked}", style="bold red")
+            if self.exit_on_failure:
+                self.exit_code = 1
+                self.shutdown.set()
+        elif isinstance(event, AllUp):
+            count = len(self.planner.units)
+            self.log.event(f"all {count} resources up in {event.elapsed:.2f}s", style="bold green")
+            # The next `up` of this app starts these roots before it loads anything.
+            warm.save(self.launcher.first_starts.values())
 
     def _on_status(self, status: ResourceStatus) -> None:
         self._latest[status.name] = status
@@ -89,12 +119,15 @@ class Orchestrator:
         health = f"/{status.health}" if status.health != Health.UNKNOWN else ""
         self.log.event(f"{status.name}: {status.state}{health}{detail}", style="dim")
         if (
-            status.name == STREAMS_RESOURCE
+            self._connecting is None
+            and status.resource == self.streams.resource
             and status.health == Health.HEALTHY
-            and self._connecting is None
-            and status.port is not None
         ):
-            self._connecting = asyncio.create_task(self._connect(service_url(status.port)))
+            url = self.planner.streams_url()
+            if url is not None:
+                self._connecting = asyncio.create_task(self._connect(url))
+
+    # -- the streams server --------------------------------------------------------------
 
     async def _connect(self, url: str) -> None:
         """Start publishing statuses and console lines to the streams server at ``url``."""
@@ -102,44 +135,54 @@ class Orchestrator:
             self._start_importing_publisher()
         assert self._publisher_module is not None
         module = await self._publisher_module
-        publisher: StreamsPublisher = module.StreamsPublisher()
+        headers = {"Authorization": f"Bearer {self.secret}"} if self.secret else {}
+        publisher: StreamsPublisher = module.StreamsPublisher(
+            producer_id(self.app), headers=headers
+        )
         for status in self._latest.values():
             publisher.status(status)
-        publisher.connect(url)
+        publisher.connect(url + self.streams.prefix)
         self.publisher = publisher
         self.log.listeners.append(publisher.line)
         self._write_record(url)
-        self._control = asyncio.create_task(self._follow_control(url))
+        self._control = asyncio.create_task(self._follow_control(url + self.streams.prefix))
 
     def _start_importing_publisher(self) -> None:
         loop = asyncio.get_running_loop()
         name = f"{__package__}.publisher"
         self._publisher_module = loop.run_in_executor(None, importlib.import_module, name)
 
-    def _on_all_started(self) -> None:
-        elapsed = time.monotonic() - self._started_at
-        count = len(self.app.resources)
-        self.log.event(f"all {count} resources up in {elapsed:.2f}s", style="bold green")
-        # The next `up` of this app starts these roots before it loads anything.
-        launch.save(self.supervisor.recipes.values())
-
-    def _on_failure(self, reason: str) -> None:
-        self.log.event(f"failed: {reason}", style="bold red")
-        if self.exit_on_failure:
-            self.exit_code = 1
-            self.shutdown.set()
+    def _external_status(self) -> ResourceStatus | None:
+        """The row ``ps`` shows for an external streams server."""
+        if self.streams.external is None:
+            return None
+        return ResourceStatus(
+            name="streams",
+            plugin=", ".join(self.streams.providers) or "-",
+            resource="streams",
+            external=True,
+            state=ResourceState.RUNNING,
+            url=self.streams.external + self.streams.prefix,
+            message="external (DURABLE_STREAMS_URL)",
+            updated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
 
     def _write_record(self, streams_url: str | None) -> None:
-        _write_run_file(
+        write_run_file(
             self.state_dir,
             {
                 "pid": os.getpid(),
+                "run": self.run_id,
                 "startedAt": time.time(),
                 "project": str(self.app.config.project_dir),
                 "streams": streams_url,
+                "prefix": self.streams.prefix,
+                "external": self.streams.external is not None,
                 "secret": self.secret,
             },
         )
+
+    # -- control -----------------------------------------------------------------------
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1
@@ -151,14 +194,15 @@ class Orchestrator:
             self.supervisor.kill_all()
 
     async def _follow_control(self, base_url: str) -> None:
-        """Commands from ``netscript restart``: JSON messages on the control stream."""
+        """Requests from ``netscript restart|stop|start`` and the dashboard: JSON messages
+        on the control stream, addressed to this run."""
         import httpx
 
-        headers = {"Authorization": f"Bearer {self.secret}"}
+        headers = {"Authorization": f"Bearer {self.secret}"} if self.secret else {}
         url = base_url + CONTROL_STREAM
         timeout = httpx.Timeout(60.0)
-        # plain http on loopback (service_url): verify=False spares loading the CA bundle
-        async with httpx.AsyncClient(headers=headers, timeout=timeout, verify=False) as client:
+        verify = not url.startswith("http://")  # plain http on loopback: no CA bundle to load
+        async with httpx.AsyncClient(headers=headers, timeout=timeout, verify=verify) as client:
             with contextlib.suppress(httpx.HTTPError):
                 await client.put(url, headers={"Content-Type": "application/json"})
             offset = "now"
@@ -173,27 +217,41 @@ class Orchestrator:
                     continue
                 offset = response.headers.get("Stream-Next-Offset", offset)
                 if response.status_code == 200:
-                    for command in response.json():
-                        await self._command(command)
+                    for message in response.json():
+                        await self._command(message)
 
-    async def _command(self, command: Any) -> None:
-        if isinstance(command, dict) and command.get("type") == "restart":
-            name = str(command.get("resource"))
-            self.log.event(f"restart of {name} requested")
-            try:
-                await self.supervisor.restart(name)
-            except HostError as exc:
-                self.log.event(str(exc), style="bold red")
+    async def _command(self, message: Any) -> None:
+        request = parse_control(message, self.run_id)
+        if request is None:
+            return
+        if isinstance(request, str):
+            self.log.event(request, style="bold red")
+            return
+        self.log.event(f"{request.action} of {request.resource} requested")
+        action = {
+            "restart": self.supervisor.restart,
+            "stop": self.supervisor.stop,
+            "start": self.supervisor.start_again,
+        }[request.action]
+        try:
+            await action(request.resource)
+        except HostError as exc:
+            self.log.event(str(exc), style="bold red")
+
+    # -- the run -----------------------------------------------------------------------
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._on_signal, sig)
-        self.supervisor.assign_ports()  # `up` checked conditions and fixed ports already
         self._write_record(None)
-        self._started_at = time.monotonic()
-        names = ", ".join(r.name for r in self.app.resources)
+        names = ", ".join(self.supervisor.order)
         self.log.event(f"starting {self.app.config.name}: {names}")
+        external = self._external_status()
+        if external is not None:
+            self.log.event(f"streams: external, {external.url}", style="dim")
+            self._latest[external.name] = external
+            self._connecting = asyncio.create_task(self._connect(self.streams.external or ""))
         self.supervisor.start()
         self._start_importing_publisher()
         up = asyncio.create_task(self.supervisor.all_started.wait())
@@ -212,8 +270,8 @@ class Orchestrator:
         """The run, as ``netscript_startup`` sees it."""
 
         def streams_url() -> str | None:
-            status = self.supervisor.status.get(STREAMS_RESOURCE)
-            return status.url if status is not None else None
+            url = self.planner.streams_url()
+            return url + self.streams.prefix if url is not None else None
 
         return OrchestratorContext(
             self.app, self.supervisor, self.log, streams_url=streams_url, secret=self.secret
@@ -226,7 +284,10 @@ class Orchestrator:
         try:
             await host.startup(self.supervisor.status, self.context())
         except HostError as exc:
-            self._on_failure(str(exc))
+            self.log.event(f"failed: {exc}", style="bold red")
+            if self.exit_on_failure:
+                self.exit_code = 1
+                self.shutdown.set()
 
     async def stop(self) -> None:
         host = self.app.host
@@ -239,7 +300,8 @@ class Orchestrator:
             self._control.cancel()
 
         async def before_stop(name: str) -> None:
-            if name == STREAMS_RESOURCE and self.publisher is not None:
+            unit = self.supervisor.units[name]
+            if unit.resource.name == self.streams.resource and self.publisher is not None:
                 # the last statuses go out while it still listens
                 await self.publisher.close(timeout=2.0)
 
@@ -247,9 +309,8 @@ class Orchestrator:
         if self._connecting is not None:
             self._connecting.cancel()
         if self.publisher is not None:
-            await self.publisher.close(timeout=0.5)
+            await self.publisher.close(timeout=2.0 if self.streams.external else 0.5)
         await close_probes()
         self.log.event("stopped")
         self.log.close()
-        with contextlib.suppress(OSError):
-            run_file(self.state_dir).unlink()
+        remove_run_file(self.state_dir)

@@ -25,12 +25,20 @@ class Health(enum.StrEnum):
 
 
 class ResourceStatus(BaseModel):
-    """One resource's live status: the ``resource`` collection of ``/netscript/resources``."""
+    """One resource's live status: the ``resource`` collection of ``/netscript/resources``.
+
+    A resource with replicas has one status per replica (``name`` is ``api-0``, ``api-1``,
+    ...; ``resource`` is ``api``). ``pid`` is the service's own process. ``external`` marks a
+    server the run uses but does not run (``DURABLE_STREAMS_URL``).
+    """
 
     model_config = ConfigDict(frozen=True)
 
     name: str
     plugin: str
+    resource: str = ""  # the resource this is a replica of (its own name when it has one)
+    replica: int | None = None  # its index, when the resource runs replicas
+    external: bool = False
     state: ResourceState = ResourceState.NOT_STARTED
     health: Health = Health.UNKNOWN
     pid: int | None = None

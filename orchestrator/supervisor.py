@@ -1,33 +1,36 @@
-"""The supervisor: brings resources up in dependency order and keeps them up.
+"""The supervisor: brings units up in dependency order and keeps them up.
 
-Each resource has one lifecycle task: Waiting (for its dependencies' conditions) →
-Starting → Running (probed: Healthy / Unhealthy) → Exited / Finished, then restarted
-per its policy with capped backoff. A dependency that fails for good leaves its
-dependents Waiting with the reason. ``stop_all`` stops in reverse dependency order.
+Each unit (a resource, or one replica of it) has one lifecycle task: Waiting (for its
+dependencies' conditions) → Starting → Running (probed: Healthy / Unhealthy) → Exited /
+Finished, then restarted per its policy with capped backoff. A health probe that never
+passes within ``start_timeout`` makes it FailedToStart; one with ``liveness`` restarts it
+when, once healthy, it stays unhealthy. A unit that fails for good is reported once, with
+the units it leaves waiting. ``stop_all`` stops in reverse dependency order.
+
+Everything outside comes in through the constructor: the units and their ports, how to
+build a unit's launch (``request_for``), a :class:`~.launcher.Starter`, a prober and an
+``emit`` callback for :data:`~.events.Event` records. Time is the event loop's, so the
+tests run it on a virtual clock with fake processes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
-from netscript.host.model import App, HostError, Resource
+from netscript.host.errors import HostError
 
-from . import launch
 from .backoff import restart_delay, should_restart
-from .env import process_spec, service_url
-from .logs import ConsoleLog
-from .ports import free_port
-from .probes import probe
-from .process import ChildProcess
+from .events import AllUp, Event, Failed, Line, Notice, StatusChanged
+from .health import STARTUP_PROBE, Prober, watch_health
+from .launcher import LaunchRequest, Process, Starter
+from .plan import Unit, service_url
+from .ports import port_is_free
 from .states import Health, ResourceState, ResourceStatus
 
 CONDITIONS = ("started", "healthy", "completed")
-STARTUP_PROBE = 0.01  # seconds between probes until a resource is first healthy
+PORT_WAIT = 0.05  # seconds between checks that a unit's port was released
 
 
 def _now() -> str:
@@ -35,343 +38,409 @@ def _now() -> str:
 
 
 class Supervisor:
-    """Runs an :class:`~netscript.host.model.App`'s resources as child processes."""
+    """Runs units as processes, in dependency order, and keeps them up."""
 
     def __init__(
         self,
-        app: App,
+        units: Sequence[Unit],
         *,
-        log: ConsoleLog,
-        grace: float,
-        run_secrets: Mapping[str, str],
-        on_status: Callable[[ResourceStatus], None] | None = None,
-        on_failure: Callable[[str], None] | None = None,
-        on_all_started: Callable[[], None] | None = None,
+        ports: Mapping[str, int],
+        request_for: Callable[[Unit], LaunchRequest],
+        starter: Starter,
+        prober: Prober,
+        emit: Callable[[Event], None],
+        port_free: Callable[[int], bool] = port_is_free,
     ) -> None:
-        self.app = app
-        self.log = log
-        self.grace = grace
-        self.run_secrets = dict(run_secrets)
-        self.resources = {r.name: r for r in app.resources}
-        self.order = [r.name for r in app.resources]
-        self.ports: dict[str, int] = {}
+        self.units = {unit.name: unit for unit in units}
+        self.order = [unit.name for unit in units]
+        self.ports = dict(ports)
+        self.request_for = request_for
+        self.starter = starter
+        self.prober = prober
+        self.emit = emit
+        self.port_free = port_free
+        self.by_resource: dict[str, list[str]] = {}
+        for unit in units:
+            self.by_resource.setdefault(unit.resource.name, []).append(unit.name)
         self.status = {
-            r.name: ResourceStatus(name=r.name, plugin=r.plugin, updated_at=_now())
-            for r in app.resources
+            unit.name: ResourceStatus(
+                name=unit.name,
+                plugin=unit.resource.plugin,
+                resource=unit.resource.name,
+                replica=unit.replica,
+                port=self.ports.get(unit.name),
+                url=service_url(self.ports[unit.name]) if unit.name in self.ports else None,
+                updated_at=_now(),
+            )
+            for unit in units
         }
-        self._reached = {r.name: {c: asyncio.Event() for c in CONDITIONS} for r in app.resources}
-        self._failed = {r.name: asyncio.Event() for r in app.resources}
-        self._failure_reason: dict[str, str] = {}
-        self._procs: dict[str, ChildProcess] = {}
+        self._reached = {name: {c: asyncio.Event() for c in CONDITIONS} for name in self.order}
+        self._failed = {name: asyncio.Event() for name in self.order}
+        self._reasons: dict[str, str] = {}
+        self._procs: dict[str, Process] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._restart_now: dict[str, asyncio.Event] = {
-            r.name: asyncio.Event() for r in app.resources
-        }
+        self._outcome: dict[str, tuple[str, str]] = {}  # why a process is being stopped
+        self._held: set[str] = set()  # stopped on request: not restarted until started
+        self._wake = {name: asyncio.Event() for name in self.order}
         self._stopping = asyncio.Event()
-        self._on_status = on_status
-        self._on_failure = on_failure
-        self._on_all_started = on_all_started
         self.all_started = asyncio.Event()
-        self._prestarted: dict[str, launch.Prestarted] = {}
-        self.recipes: dict[str, launch.Recipe] = {}  # how each root was first started
-
-    # -- set-up ------------------------------------------------------------------------
-
-    def assign_ports(self) -> None:
-        """Fixed ports as declared (checked free before anything started); dynamic ones are
-        picked, unless a prestarted root already holds one."""
-        for name in self.order:
-            spec = self.resources[name].spec
-            prestarted = launch.peek(name) if not self.resources[name].depends_on else None
-            warm_port = prestarted.port if prestarted is not None else None
-            if warm_port is not None and (
-                spec.port == warm_port or (spec.port is None and spec.dynamic_port)
-            ):
-                self.ports[name] = warm_port  # a warm start holds it already
-                continue
-            if spec.port is not None:
-                self.ports[name] = spec.port
-            elif spec.dynamic_port:
-                self.ports[name] = free_port()
+        self._started_at = 0.0
 
     # -- status ------------------------------------------------------------------------
 
     def _set(self, name: str, **changes: object) -> None:
         current = self.status[name]
+        if all(getattr(current, key) == value for key, value in changes.items()):
+            return  # nothing new to say
         update = current.model_copy(update={**changes, "updated_at": _now()})
         self.status[name] = update
-        if self._on_status is not None:
-            self._on_status(update)
-
-    # -- running -----------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Start every resource's lifecycle task."""
-        for name in self.order:
-            if not self.resources[name].depends_on:
-                prestarted = launch.claim(name)
-                if prestarted is not None:
-                    self._prestarted[name] = prestarted
-        launch.discard_unclaimed()  # roots of an earlier run that this app does not have
-        for name in self.order:
-            self._tasks[name] = asyncio.create_task(self._lifecycle(name), name=f"resource {name}")
-        self._check_all_started()  # an app without resources is up at once
+        self.emit(StatusChanged(update))
 
     def _reach(self, name: str, condition: str) -> None:
-        """Record that ``name`` reached ``condition``; the first time all are up, say so.
-
-        Synchronous, so "all up" is known the moment it is true, not after whatever else
-        the event loop runs next.
-        """
+        """Record that ``name`` reached ``condition``; the first time all are up, say so
+        (synchronously, so it is known the moment it is true)."""
         self._reached[name][condition].set()
         self._check_all_started()
 
     def _check_all_started(self) -> None:
         if self.all_started.is_set():
             return
-        for other, resource in self.resources.items():
-            wanted = "healthy" if resource.spec.health is not None else "started"
-            if not self._reached[other][wanted].is_set():
+        for name, unit in self.units.items():
+            wanted = "healthy" if unit.resource.spec.health is not None else "started"
+            if not self._reached[name][wanted].is_set():
                 return
         self.all_started.set()
-        if self._on_all_started is not None:
-            self._on_all_started()
+        self.emit(AllUp(asyncio.get_running_loop().time() - self._started_at))
 
-    async def _wait_for_dependencies(self, resource: Resource) -> bool:
-        pending = {d.name: d.condition for d in resource.depends_on}
+    def _fail(self, name: str, reason: str) -> None:
+        self._reasons[name] = reason
+        self._failed[name].set()
+        self.emit(Failed(name, reason, tuple(self._dependents_of(self.units[name].resource.name))))
+
+    def _dependents_of(self, resource: str) -> list[str]:
+        """Every unit that waits, directly or not, for ``resource``."""
+        blocked: list[str] = []
+        frontier = {resource}
+        while frontier:
+            found = {
+                unit.resource.name
+                for unit in self.units.values()
+                if any(d.name in frontier for d in unit.resource.depends_on)
+            }
+            frontier = found - {self.units[n].resource.name for n in blocked}
+            blocked += [n for n in self.order if self.units[n].resource.name in frontier]
+        return blocked
+
+    # -- running -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start every unit's lifecycle task."""
+        self._started_at = asyncio.get_running_loop().time()
+        for name in self.order:
+            self._tasks[name] = asyncio.create_task(self._lifecycle(name), name=f"unit {name}")
+        self._check_all_started()  # an app without resources is up at once
+
+    def _resource_state(self, resource: str, condition: str) -> str | None:
+        """``"reached"`` when every unit of ``resource`` reached ``condition``, ``"failed"``
+        when one failed for good, else ``None``."""
+        names = self.by_resource.get(resource, [])
+        if any(self._failed[n].is_set() for n in names):
+            return "failed"
+        if all(self._reached[n][condition].is_set() for n in names):
+            return "reached"
+        return None
+
+    async def _wait_for_dependencies(self, unit: Unit) -> bool:
+        pending = {d.name: d.condition for d in unit.resource.depends_on}
         while pending:
             for dep, condition in list(pending.items()):
-                if self._reached[dep][condition].is_set():
+                state = self._resource_state(dep, condition)
+                if state == "reached":
                     del pending[dep]
-                elif self._failed[dep].is_set():
-                    reason = self._failure_reason.get(dep, "failed")
+                elif state == "failed":
+                    failed = next(n for n in self.by_resource[dep] if self._failed[n].is_set())
                     self._set(
-                        resource.name,
+                        unit.name,
                         state=ResourceState.WAITING,
                         waiting_for=sorted(pending),
-                        message=f"dependency {dep} failed: {reason}",
+                        message=f"dependency {dep} failed: {self._reasons.get(failed, 'failed')}",
                     )
                     return False
             if not pending:
                 break
             waiting = ", ".join(f"{d} ({self._describe(d)})" for d in sorted(pending))
             self._set(
-                resource.name,
+                unit.name,
                 state=ResourceState.WAITING,
                 waiting_for=sorted(pending),
                 message=f"waiting for {waiting}",
             )
-            waiters = [asyncio.create_task(self._reached[d][c].wait()) for d, c in pending.items()]
-            waiters += [asyncio.create_task(self._failed[d].wait()) for d in pending]
-            waiters.append(asyncio.create_task(self._stopping.wait()))
+            names = [n for dep in pending for n in self.by_resource[dep]]
+            conditions = [self._reached[n][pending[self.units[n].resource.name]] for n in names]
+            waiters = [
+                *(event.wait() for event in conditions if not event.is_set()),
+                *(self._failed[n].wait() for n in names),
+                self._stopping.wait(),
+            ]
+            tasks = [asyncio.ensure_future(waiter) for waiter in waiters]
             # Re-check at least every second so the message shows the dependency's progress.
-            _, rest = await asyncio.wait(waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            _, rest = await asyncio.wait(tasks, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
             for task in rest:
                 task.cancel()
             if self._stopping.is_set():
                 return False
         return True
 
-    def _describe(self, name: str) -> str:
-        status = self.status[name]
-        if status.health == Health.UNKNOWN:
-            return str(status.state)
-        return f"{status.state}/{status.health}"
-
-    def _fail(self, name: str, reason: str) -> None:
-        self._failure_reason[name] = reason
-        self._failed[name].set()
-        if self._on_failure is not None:
-            self._on_failure(f"{name}: {reason}")
+    def _describe(self, resource: str) -> str:
+        states = []
+        for name in self.by_resource[resource]:
+            status = self.status[name]
+            health = "" if status.health == Health.UNKNOWN else f"/{status.health}"
+            states.append(f"{status.state}{health}")
+        return ", ".join(dict.fromkeys(states))
 
     async def _lifecycle(self, name: str) -> None:
-        resource = self.resources[name]
-        spec = resource.spec
-        if not await self._wait_for_dependencies(resource):
+        unit = self.units[name]
+        if not await self._wait_for_dependencies(unit):
             return
         restarts = 0
-        port = self.ports.get(name)
-        url = service_url(port) if port else None
         while not self._stopping.is_set():
-            argv, env, cwd = process_spec(
-                resource,
-                project_dir=self.app.config.project_dir,
-                ports=self.ports,
-                run_secrets=self._secrets_for(resource),
-            )
-            process = ChildProcess(
-                argv, env=env, cwd=cwd, on_line=self._line_sink(name), grace=self.grace
-            )
-            self._set(
-                name,
-                state=ResourceState.STARTING,
-                waiting_for=[],
-                message="",
-                port=port,
-                url=url,
-                health=Health.UNKNOWN,
-            )
-            prestarted = self._prestarted.pop(name, None)
-            if prestarted is not None and not prestarted.matches(
-                process.full_argv, process.env, process.cwd
-            ):
-                await self._discard(name, prestarted)
-                prestarted = None
-            try:
-                pid = await process.start(prestarted.process if prestarted else None)
-            except OSError as exc:
-                self._set(name, state=ResourceState.FAILED_TO_START, message=str(exc))
-                self._fail(name, f"failed to start: {exc}")
+            if name in self._held:
+                self._wake[name].clear()
+                await self._until(self._wake[name])
+                continue
+            result = await self._run_once(unit, restarts)
+            if result is None:
                 return
-            self._procs[name] = process
-            if prestarted is not None and prestarted.warm:
-                self.log.event(f"{name}: warm start (launched before the plugins were loaded)")
-            if restarts == 0 and not resource.depends_on:
-                self.recipes[name] = launch.recipe_for(
-                    name,
-                    argv=process.argv,
-                    cwd=process.cwd,
-                    grace=self.grace,
-                    env=process.env,
-                    base=os.environ,
-                    secret_keys=self._secrets_for(resource),
-                    port=port,
-                    dynamic_port=spec.dynamic_port,
-                    port_keys=["PORT", *spec.port_env],
-                    sensitive=resource.sensitive_env,
-                )
-            self._set(
-                name, state=ResourceState.RUNNING, pid=pid, started_at=_now(), restarts=restarts
-            )
-            self._reach(name, "started")
-            health = asyncio.create_task(self._probe_loop(name)) if spec.health else None
-            code = await process.wait()
-            if health is not None:
-                health.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await health
-            if self._stopping.is_set():
-                return
-            finished = code == 0
-            self._set(
-                name,
-                state=ResourceState.FINISHED if finished else ResourceState.EXITED,
-                exit_code=code,
-                health=Health.UNKNOWN,
-                pid=None,
-                message=f"exited with code {code}",
-            )
-            if finished:
-                self._reach(name, "completed")
-            forced = self._restart_now[name].is_set()
-            self._restart_now[name].clear()
-            if not forced and not should_restart(spec.restart, code, restarts):
-                if not finished:
-                    self._fail(name, f"exited with code {code}")
-                return
-            delay = 0.0 if forced else restart_delay(spec.restart, restarts)
+            if isinstance(result, str):
+                continue  # "held": stopped on request, it waits to be started
+            delay, why = result
             restarts += 1
             self._set(
-                name,
-                restarts=restarts,
-                message=f"restart {restarts} in {delay:.1f}s (last exit code {code})",
+                name, restarts=restarts, message=f"restart {restarts} in {delay:.1f}s ({why})"
             )
-            self.log.event(f"{name} exited with code {code}; restart {restarts} in {delay:.1f}s")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+            self.emit(Notice(f"{name}: {why}; restart {restarts} in {delay:.1f}s", "dim"))
+            self._wake[name].clear()
+            await self._until(self._wake[name], delay)
 
-    async def _discard(self, name: str, prestarted: launch.Prestarted) -> None:
-        """Stop a warm-started process the loaded app would have started differently."""
-        if prestarted.warm:
-            self.log.event(f"{name}: the app changed since the last run; starting it afresh")
-        else:
-            self.log.event(f"{name}: launched otherwise than the supervisor would; starting afresh")
-        await asyncio.to_thread(launch.stop, [prestarted], self.grace)
+    async def _until(self, event: asyncio.Event, timeout: float | None = None) -> None:
+        """Wait for ``event``, the run's stop, or ``timeout`` seconds."""
+        waiters = [
+            asyncio.ensure_future(event.wait()),
+            asyncio.ensure_future(self._stopping.wait()),
+        ]
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+
+    async def _run_once(self, unit: Unit, restarts: int) -> tuple[float, str] | str | None:
+        """Start the unit once and wait for its process to end: ``(delay, why)`` if it is to
+        be started again, ``"held"`` if it was stopped on request, ``None`` if it is done
+        (failed for good, or the run is stopping)."""
+        name, spec = unit.name, unit.resource.spec
+        request = self.request_for(unit)
+        self._set(name, state=ResourceState.STARTING, waiting_for=[], message="", pid=None,
+                  health=Health.UNKNOWN, exit_code=None)  # fmt: skip
+        if request.port is not None and not await self._port_released(name, request):
+            return None
+        try:
+            process, notice = await self.starter.start(request, self._line_sink(name))
+        except OSError as exc:
+            self._set(name, state=ResourceState.FAILED_TO_START, message=str(exc))
+            self._fail(name, f"failed to start: {exc}")
+            return None
+        if notice:
+            self.emit(Notice(notice, "dim"))
+        self._procs[name] = process
+        self._set(name, state=ResourceState.RUNNING, pid=process.pid, started_at=_now(),
+                  restarts=restarts)  # fmt: skip
+        self._reach(name, "started")
+        watchers = [asyncio.create_task(self._follow_pid(name, process))]
+        if spec.health is not None:
+            watchers.append(asyncio.create_task(self._probe_loop(unit, process, request)))
+        code = await process.wait()
+        for watcher in watchers:
+            watcher.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
+        if self._stopping.is_set():
+            return None
+        outcome, reason = self._outcome.pop(name, ("exit", ""))
+        finished = code == 0
+        ended = ResourceState.FINISHED if finished else ResourceState.EXITED
+        if outcome == "failed":
+            self._set(name, state=ResourceState.FAILED_TO_START, exit_code=code, pid=None,
+                      health=Health.UNKNOWN, message=reason)  # fmt: skip
+            self._fail(name, reason)
+            return None
+        if outcome == "stop":
+            self._set(name, state=ended, exit_code=code, pid=None, health=Health.UNKNOWN,
+                      message="stopped on request")  # fmt: skip
+            self._held.add(name)
+            return "held"
+        self._set(name, state=ended, exit_code=code, health=Health.UNKNOWN, pid=None,
+                  message=f"exited with code {code}")  # fmt: skip
+        if finished:
+            self._reach(name, "completed")
+        if outcome == "restart":
+            return 0.0, "restart requested"
+        policy = spec.restart
+        if outcome == "liveness":
+            if restarts >= policy.max_restarts:
+                self._fail(name, f"{reason}; no restarts left")
+                return None
+            return restart_delay(policy, restarts), reason
+        if not should_restart(policy, code, restarts):
+            if not finished:
+                self._fail(name, f"exited with code {code}")
+            return None
+        return restart_delay(policy, restarts), f"exited with code {code}"
+
+    async def _port_released(self, name: str, request: LaunchRequest) -> bool:
+        """Wait (up to the unit's grace period) until its port is free, unless a
+        prestarted process of its own holds it; else FailedToStart, naming the holder."""
+        port = request.port
+        assert port is not None
+        if self.starter.held_port(name) == port:
+            return True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(request.grace, PORT_WAIT)
+        while not self.port_free(port):
+            if loop.time() >= deadline:
+                from .ports import port_holder
+
+                holder = await asyncio.to_thread(port_holder, port)
+                reason = f"port {port} is in use" + (f" by {holder}" if holder else "")
+                self._set(name, state=ResourceState.FAILED_TO_START, message=reason)
+                self._fail(name, reason)
+                return False
+            await asyncio.sleep(PORT_WAIT)
+        return True
+
+    async def _follow_pid(self, name: str, process: Process) -> None:
+        """Show the service's own PID once the process knows it (not its shim's)."""
+        for _ in range(200):
+            await asyncio.sleep(STARTUP_PROBE)
+            if process.returncode is not None:
+                return
+            if process.pid != self.status[name].pid:
+                self._set(name, pid=process.pid)
+                return
 
     def _line_sink(self, name: str) -> Callable[[str], None]:
         def sink(text: str) -> None:
-            self.log.line(name, text)
+            self.emit(Line(name, text))
 
         return sink
 
-    def _secrets_for(self, resource: Resource) -> dict[str, str]:
-        """The run's secrets the resource asks for, and those its dependencies ask for."""
-        names = set(resource.spec.secrets)
-        for dep in resource.depends_on:
-            names.update(self.resources[dep.name].spec.secrets)
-        return {n: v for n, v in self.run_secrets.items() if n in names}
+    async def _probe_loop(self, unit: Unit, process: Process, request: LaunchRequest) -> None:
+        check = unit.resource.spec.health
+        assert check is not None
+        name = unit.name
 
-    async def _probe_loop(self, name: str) -> None:
-        spec = self.resources[name].spec
-        assert spec.health is not None
-        check = spec.health
-        url = f"{service_url(self.ports[name])}{check.path}" if name in self.ports else None
-        started = time.monotonic()
-        failures = 0
-        healthy = False
-        while True:
-            ok = url is not None and await probe(url, check.expected_status, check.timeout)
-            if ok:
-                failures = 0
-                if not healthy:
-                    healthy = True
-                    self._set(name, health=Health.HEALTHY, message="")
-                    self._reach(name, "healthy")
-            else:
-                failures += 1
-                late = not healthy and time.monotonic() - started > check.start_timeout
-                if (healthy and failures >= check.failure_threshold) or late:
-                    if healthy or self.status[name].health != Health.UNHEALTHY:
-                        reason = (
-                            f"not healthy {check.start_timeout:g}s after start"
-                            if not healthy
-                            else f"{failures} failed probes"
-                        )
-                        self._set(name, health=Health.UNHEALTHY, message=reason)
-                    healthy = False
-            # Until it is first healthy, probe often: dependents are waiting on it.
-            await asyncio.sleep(check.interval if healthy else min(check.interval, STARTUP_PROBE))
+        def healthy() -> None:
+            self._set(name, health=Health.HEALTHY, message="")
+            self._reach(name, "healthy")
+
+        verdict = await watch_health(
+            check,
+            request.port,
+            process,
+            self.prober,
+            on_healthy=healthy,
+            on_message=lambda text: self._set(name, message=text),
+            on_unhealthy=lambda text: self._set(name, health=Health.UNHEALTHY, message=text),
+        )
+        if verdict is not None:
+            await self._end(name, process, *verdict)
+
+    async def _end(self, name: str, process: Process, outcome: str, reason: str) -> None:
+        """Stop ``process`` and tell its lifecycle why."""
+        self._outcome[name] = (outcome, reason)
+        await process.stop()
 
     # -- control -----------------------------------------------------------------------
 
+    def targets(self, name: str) -> list[str]:
+        """The units ``name`` means: one unit, or every replica of a resource.
+
+        :raises HostError: no such resource.
+        """
+        if name in self.units:
+            return [name]
+        if name in self.by_resource:
+            return list(self.by_resource[name])
+        raise HostError(f"no resource named {name!r}")
+
     async def restart(self, name: str) -> None:
-        """Stop a running resource and start it again at once, whatever its policy."""
-        if name not in self.resources:
-            raise HostError(f"no resource named {name!r}")
-        process = self._procs.get(name)
-        if process is None or process.returncode is not None:
-            raise HostError(f"resource {name!r} is not running")
-        self._restart_now[name].set()
-        self._set(name, state=ResourceState.STOPPING, message="restarting on request")
-        await process.stop()
+        """Stop a running resource (every replica) and start it again at once, whatever its
+        policy; start it if it was stopped on request.
+
+        :raises HostError: no such resource, or it is not running.
+        """
+        for unit in self.targets(name):
+            if unit in self._held:
+                self._held.discard(unit)
+                self._wake[unit].set()
+                continue
+            process = self._procs.get(unit)
+            if process is None or process.returncode is not None:
+                raise HostError(f"resource {unit!r} is not running")
+            self._set(unit, state=ResourceState.STOPPING, message="restarting on request")
+            await self._end(unit, process, "restart", "restart requested")
+
+    async def stop(self, name: str) -> None:
+        """Stop a resource (every replica) and keep it stopped until :meth:`start`.
+
+        :raises HostError: no such resource, or it is not running.
+        """
+        for unit in self.targets(name):
+            process = self._procs.get(unit)
+            if unit in self._held or process is None or process.returncode is not None:
+                raise HostError(f"resource {unit!r} is not running")
+            self._set(unit, state=ResourceState.STOPPING, message="stopping on request")
+            await self._end(unit, process, "stop", "stopped on request")
+
+    async def start_again(self, name: str) -> None:
+        """Start a resource stopped with :meth:`stop`.
+
+        :raises HostError: no such resource, or it was not stopped on request.
+        """
+        units = self.targets(name)
+        if not all(unit in self._held for unit in units):
+            raise HostError(f"resource {name!r} is not stopped (restart it instead)")
+        for unit in units:
+            self._held.discard(unit)
+            self._wake[unit].set()
 
     async def stop_all(self, before_stop: Callable[[str], Awaitable[None]] | None = None) -> None:
-        """Stop everything in reverse dependency order, each tree as a whole.
-
-        ``before_stop(name)`` runs just before each resource is stopped.
-        """
+        """Stop everything in reverse dependency order, each unit's tree as a whole (a
+        resource's replicas together). ``before_stop(unit)`` runs just before each stops."""
         self._stopping.set()
-        unadopted = list(self._prestarted.values())  # stopped before their lifecycle began
-        self._prestarted.clear()
-        if unadopted:
-            await asyncio.to_thread(launch.stop, unadopted, self.grace)
-        for name in reversed(self.order):
-            if before_stop is not None:
-                await before_stop(name)
-            process = self._procs.get(name)
-            if process is not None and process.returncode is None:
-                self._set(name, state=ResourceState.STOPPING, message="")
-                code = await process.stop()
-                state = ResourceState.FINISHED if code == 0 else ResourceState.EXITED
-                self._set(name, state=state, exit_code=code, pid=None, health=Health.UNKNOWN)
+        await self.starter.discard()  # prestarted roots no lifecycle adopted
+        for resource in reversed(list(self.by_resource)):
+            await asyncio.gather(
+                *(self._stop_unit(n, before_stop) for n in self.by_resource[resource])
+            )
         for task in self._tasks.values():
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def _stop_unit(
+        self, name: str, before_stop: Callable[[str], Awaitable[None]] | None
+    ) -> None:
+        if before_stop is not None:
+            await before_stop(name)
+        process = self._procs.get(name)
+        if process is not None and process.returncode is None:
+            self._set(name, state=ResourceState.STOPPING, message="")
+            code = await process.stop()
+            state = ResourceState.FINISHED if code == 0 else ResourceState.EXITED
+            self._set(name, state=state, exit_code=code, pid=None, health=Health.UNKNOWN)
 
     def kill_all(self) -> None:
         """SIGKILL every tree now (a second Ctrl-C)."""
         for process in self._procs.values():
             process.kill_now()
 
-    def pids(self) -> list[int]:
-        return [p.pid for p in self._procs.values() if p.pid is not None]
+    def running(self) -> dict[str, Process]:
+        return {n: p for n, p in self._procs.items() if p.returncode is None}

@@ -57,6 +57,7 @@ def netscript_register_plugin(register: Callable[..., None]) -> None:
             version=__version__,
             kind="infra",
             description=DESCRIPTION,
+            provides=["streams"],  # the orchestrator finds the server by this capability
             requires_db=False,
             requires_kv=False,
         )

@@ -153,7 +153,7 @@ def test_graph_prints_start_order_and_dependencies(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "plugins (start order):",
-        "  streams  <- -",
+        "  streams  <- -  provides streams",
         "  alpha  <- streams",
         "  beta  <- streams, alpha",
         "resources (start order):",
@@ -174,7 +174,7 @@ def test_plugins_prints_names_versions_and_kinds(tmp_path: Path) -> None:
     assert re.fullmatch(r"\d+\.\d+\.\d+\S*", rows["streams"][1]) and rows["streams"][2] == "infra"
     assert rows["alpha"][1:3] == ["1.0.0", "service"]
     assert rows["beta"][1:3] == ["1.0.0", "service"]
-    assert [rows[name][5] for name in NAMES] == NAMES  # each plugin's one resource
+    assert [rows[name][6] for name in NAMES] == NAMES  # each plugin's one resource
     assert not run_processes(tmp_path / "state")
 
 

@@ -81,7 +81,9 @@ def test_a_crashing_resource_is_restarted_with_backoff_and_counted(tmp_path: Pat
         up.cleanup()
 
 
-def test_a_never_healthy_resource_keeps_its_dependents_waiting(tmp_path: Path) -> None:
+def test_a_never_healthy_resource_fails_to_start_and_blocks_its_dependents(
+    tmp_path: Path,
+) -> None:
     config = write_config(
         tmp_path,
         f"""
@@ -98,20 +100,28 @@ def test_a_never_healthy_resource_keeps_its_dependents_waiting(tmp_path: Path) -
         """,
     )
     up = Up(config, tmp_path / "state")
+    error = "status 404 (expected 200)"
     try:
+        # while it starts, the probe's last error is shown
+        up.wait_for_output(f"sleepy: Running (waiting for health: {error})")
         statuses = up.wait_for_status(
-            lambda s: (
-                s.get("sleepy", {}).get("health") == "Unhealthy"
-                and "Unhealthy" in s.get("waiter", {}).get("message", "")
-            )
+            lambda s: s.get("sleepy", {}).get("state") == "FailedToStart"
+            and "failed" in s.get("waiter", {}).get("message", "")
         )
-        assert statuses["sleepy"]["state"] == "Running"
-        assert statuses["sleepy"]["message"] == "not healthy 1s after start"
+        reason = f"not healthy 1s after start: {error}"
+        assert statuses["sleepy"]["message"] == reason
+        assert statuses["sleepy"]["pid"] is None  # its process was stopped
         waiter = statuses["waiter"]
         assert waiter["state"] == "Waiting"
         assert waiter["waiting_for"] == ["sleepy"]
-        assert "waiting for sleepy (Running/Unhealthy)" in waiter["message"]
+        assert waiter["message"] == f"dependency sleepy failed: {reason}"
         assert waiter["pid"] is None  # never started
+        # the console says it once, with what is now blocked, and does not repeat itself
+        up.wait_for_output("now blocked")
+        assert up.output.count(f"failed: sleepy: {reason}; now blocked: waiter") == 1
+        assert up.output.count("waiter: Waiting (dependency sleepy failed") == 1
+        waiting = [line for line in up.lines if "waiter: Waiting (waiting for" in line]
+        assert len(waiting) <= 4, waiting  # once per change of sleepy's state, not per second
     finally:
         up.tree()
         up.interrupt()

@@ -543,12 +543,15 @@ def create_durable_stream(
     cancel: CancelToken | None = None,
     *,
     base_url: str | None = None,
+    headers: Mapping[str, str] | None = None,
     options: ProducerOptions | None = None,
 ) -> DurableStreamProducer:
     """The producer for ``stream_path``: a singleton per path (a closed one is replaced).
 
     Creates the ``application/json`` stream if it is missing, and starts connecting at
     once. ``cancel`` (e.g. a ``threading.Event``) stops the connection attempts.
+    ``base_url`` and ``headers`` (``Authorization``) default to what the environment says
+    (:func:`get_streams_url`, :func:`get_streams_auth`).
 
     Example::
 
@@ -568,7 +571,13 @@ def create_durable_stream(
                 )
             return existing
         producer = DurableStreamProducer(
-            stream_path, schema, producer_id, base_url=base_url, cancel=cancel, options=options
+            stream_path,
+            schema,
+            producer_id,
+            base_url=base_url,
+            headers=headers,
+            cancel=cancel,
+            options=options,
         )
         _registry[stream_path] = producer
         return producer
