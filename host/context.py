@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -78,6 +78,21 @@ class CommandContext:
     app: App
     plugin: str
     settings: BaseModel | None = None
+    running: Mapping[str, Any] | None = None  # the app's run file, while it runs
+
+    @property
+    def streams_url(self) -> str | None:
+        """Where the running app's streams live (its server and prefix), or ``None`` when
+        the app is not running."""
+        if not self.running or not self.running.get("streams"):
+            return None
+        return f"{self.running['streams']}{self.running.get('prefix') or ''}"
+
+    @property
+    def streams_headers(self) -> Mapping[str, str]:
+        """The headers that authenticate to the running app's streams server."""
+        secret = (self.running or {}).get("secret")
+        return {"Authorization": f"Bearer {secret}"} if secret else {}
 
     @property
     def config(self) -> Config:

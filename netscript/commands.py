@@ -129,6 +129,21 @@ def _find(argv: list[str], command_name: str) -> tuple[CommandSpec, App]:
     return found[command_name]
 
 
+def _without_config(words: list[str]) -> list[str]:
+    """``words`` minus ``--config FILE`` (read already, so it may stand anywhere, even after
+    a plugin command's own subcommand)."""
+    kept: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word == "--config":
+            skip = True
+        elif not word.startswith("--config="):
+            kept.append(word)
+    return kept
+
+
 def run_plugin_command(argv: list[str], command_name: str, *, debug: bool) -> int:
     """Run ``netscript <command_name> ...`` from the plugins; its exit code.
 
@@ -154,10 +169,16 @@ def run_plugin_command(argv: list[str], command_name: str, *, debug: bool) -> in
         if debug:
             raise
         raise HostError(f"{owner}: configure failed: {exception_summary(exc)}") from exc
-    words = [word for word in argv if word != "--debug"]
+    words = _without_config([word for word in argv if word != "--debug"])
     args = parser.parse_args(words[words.index(command_name) + 1 :])
+    args.config = str(config_from_argv(argv))
+    from netscript.orchestrator.runfile import read_run_file
+
     args.netscript = CommandContext(
-        app=app, plugin=command.plugin, settings=app.settings.get(command.plugin)
+        app=app,
+        plugin=command.plugin,
+        settings=app.settings.get(command.plugin),
+        running=read_run_file(Path(app.config.state_dir)),
     )
     try:
         code = command.run(args)

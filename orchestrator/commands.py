@@ -256,6 +256,10 @@ def cmd_control(args: argparse.Namespace) -> int:
     before = client.units_of(client.statuses(record), args.resource)
     if not before:
         raise HostError(f"no resource named {args.resource!r}")
+    if args.command == "stop" and _all_stopped(before):
+        raise HostError(f"resource {args.resource!r} is not running")
+    if args.command == "start" and not _all_stopped(before):
+        raise HostError(f"resource {args.resource!r} is not stopped (restart it instead)")
     client.send_control(record, args.command, args.resource)
     if args.command == "stop":
         client.wait_for(record, args.resource, _all_stopped, what="stop")

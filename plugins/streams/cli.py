@@ -1,9 +1,11 @@
 """``netscript streams serve | ls | tail | inspect``: the streams plugin's command.
 
 ``serve`` runs the Durable Streams server (as ``python -m netscript.plugins.streams``). The
-tools look into a running server, found as the library finds it (``DURABLE_STREAMS_URL``,
-then ``services__streams__http__0``), else ``--url``, else http://127.0.0.1:4437; the bearer
-secret comes from ``STREAMS_SECRET`` / ``DURABLE_STREAMS_SECRET``.
+tools look into a server: ``--url`` (a path in it is a prefix), else the app running in this
+folder (its server, prefix and secret, from its run file), else what the library finds
+(``DURABLE_STREAMS_URL``, then ``services__streams__http__0``), else http://127.0.0.1:4437.
+The bearer secret: ``--secret-file``, else the running app's, else ``STREAMS_SECRET`` /
+``DURABLE_STREAMS_SECRET``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the parser is built on every run: heavy imports wait for `run`
@@ -125,45 +128,69 @@ def add_tools(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     inspect.add_argument("--json", action="store_true", help="print JSON")
     for parser in (ls, tail, inspect):
         parser.add_argument(
-            "--url", help=f"server base URL (default: from env, else {DEFAULT_URL})"
+            "--url",
+            help="server URL, a path in it is a prefix (default: the app running here, "
+            f"else from the environment, else {DEFAULT_URL})",
         )
+        parser.add_argument("--secret-file", help="a file holding the server's bearer secret")
 
 
 def run(args: argparse.Namespace) -> int:
     import httpx
     from rich.console import Console
 
-    from .core.resolvers import get_streams_auth, needs_tls
+    from .core.resolvers import needs_tls
 
     console = Console()
+    server, prefix, headers = endpoint(args)
     try:
-        base_url = _base_url(args.url)
         with httpx.Client(
-            base_url=base_url, headers=get_streams_auth(), timeout=30, verify=needs_tls(base_url)
+            base_url=server + prefix, headers=headers, timeout=30, verify=needs_tls(server)
         ) as c:
             if args.streams_command == "ls":
-                return _ls(c, console, args)
+                return _ls(c, console, args, server, prefix)
             if args.streams_command == "tail":
                 return _tail(c, console, args)
             return _inspect(c, console, args)
     except httpx.TransportError as exc:
-        raise CommandError(
-            f"cannot reach the streams server at {_base_url(args.url)}: {exc}"
-        ) from exc
+        raise CommandError(f"cannot reach the streams server at {server}: {exc}") from exc
     except KeyboardInterrupt:
         return 130
 
 
-def _base_url(flag: str | None) -> str:
-    from .core.errors import StreamConfigError
-    from .core.resolvers import get_streams_url
+def endpoint(args: argparse.Namespace) -> tuple[str, str, dict[str, str]]:
+    """The server's root URL, the prefix the streams live under, and the auth headers."""
+    from urllib.parse import urlsplit
 
-    if flag:
-        return flag.rstrip("/")
-    try:
-        return get_streams_url().rstrip("/")
-    except StreamConfigError:
-        return DEFAULT_URL
+    from .core.errors import StreamConfigError
+    from .core.resolvers import get_streams_auth, get_streams_url
+
+    context = getattr(args, "netscript", None)
+    running = getattr(context, "running", None) or {}
+    if args.url:
+        url, secret_source = args.url, None
+    elif running.get("streams"):
+        url = f"{running['streams']}{running.get('prefix') or ''}"
+        secret_source = running.get("secret")
+    else:
+        try:
+            url = get_streams_url()
+        except StreamConfigError:
+            url = DEFAULT_URL
+        secret_source = None
+    parts = urlsplit(url.rstrip("/"))
+    server, prefix = f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/")
+    if args.secret_file:
+        try:
+            secret = Path(args.secret_file).read_text().strip()
+        except OSError as exc:
+            raise CommandError(f"--secret-file: {exc.strerror}: {args.secret_file}") from None
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+    elif secret_source:
+        headers = {"Authorization": f"Bearer {secret_source}"}
+    else:
+        headers = get_streams_auth()
+    return server, prefix, headers
 
 
 def _checked(response: httpx.Response, path: str) -> httpx.Response:
@@ -176,12 +203,18 @@ def _checked(response: httpx.Response, path: str) -> httpx.Response:
     return response
 
 
-def _ls(client: httpx.Client, console: Console, args: argparse.Namespace) -> int:
+def _ls(
+    client: httpx.Client, console: Console, args: argparse.Namespace, server: str, prefix: str
+) -> int:
     from rich.table import Table
 
-    streams = _checked(client.get(LISTING, params={"prefix": args.prefix}), LISTING).json()[
-        "streams"
-    ]
+    response = client.get(server + LISTING, params={"prefix": prefix + args.prefix})
+    if response.status_code in (404, 405):
+        raise CommandError(
+            f"{server} cannot list its streams: the listing ({LISTING}) is a NetScript "
+            f"extension this server does not have ({response.status_code})"
+        )
+    streams = _checked(response, LISTING).json()["streams"]
     if args.json:
         console.print_json(json.dumps(streams))
         return 0

@@ -97,14 +97,13 @@ class Up:
     def statuses(self) -> dict[str, dict[str, Any]]:
         """The latest value per resource in ``/netscript/resources``."""
         record = self.record()
-        headers = {"Authorization": f"Bearer {record['secret']}"}
+        headers = {"Authorization": f"Bearer {record['secret']}"} if record["secret"] else {}
         latest: dict[str, dict[str, Any]] = {}
         offset = "-1"
+        base = f"{record['streams']}{record.get('prefix') or ''}"
         with httpx.Client(headers=headers, timeout=10) as client:
             while True:
-                response = client.get(
-                    f"{record['streams']}/netscript/resources", params={"offset": offset}
-                )
+                response = client.get(f"{base}/netscript/resources", params={"offset": offset})
                 response.raise_for_status()
                 for event in response.json():
                     latest[event["key"]] = event["value"]

@@ -207,6 +207,12 @@ def test_logs_of_everything_are_prefixed_with_resource_names(app: Up) -> None:
         assert any(line.startswith(f"{name} | ") and "listening on" in line for line in lines)
 
 
+def test_logs_of_everything_are_interleaved_by_time(app: Up) -> None:
+    lines = netscript(app.state_dir, "logs", "-n", "1000").stdout.splitlines()
+    stamps = [line.split(" | ", 1)[1].split(" ", 1)[0] for line in lines]
+    assert stamps == sorted(stamps) and len({line.split(" | ")[0] for line in lines}) == 3
+
+
 def test_logs_of_an_unknown_resource_is_one_line(app: Up) -> None:
     result = netscript(app.state_dir, "logs", "ghost")
     assert result.stdout == ""
@@ -237,10 +243,77 @@ def test_restart_starts_a_new_process_and_counts_it(app: Up) -> None:
     assert app.proc.poll() is None
 
 
+def test_stop_keeps_a_resource_stopped_until_start(app: Up) -> None:
+    before = app.statuses()
+    stopped = netscript(app.state_dir, "stop", "beta")
+    assert (stopped.returncode, stopped.stdout) == (0, "beta stopped\n"), stopped.stderr
+    now = app.statuses()["beta"]
+    assert now["state"] in ("Finished", "Exited") and now["message"] == "stopped on request"
+    assert not alive({before["beta"]["pid"]})
+    again = netscript(app.state_dir, "stop", "beta")
+    assert one_error_line(again) == "resource 'beta' is not running"
+    started = netscript(app.state_dir, "start", "beta")
+    assert started.returncode == 0, started.stderr
+    assert re.fullmatch(r"beta started \(PID \d+\)\n", started.stdout)
+    app.tree()
+    assert all_healthy(app.statuses())
+
+
 def test_restart_of_an_unknown_resource_is_one_line(app: Up) -> None:
     result = netscript(app.state_dir, "restart", "ghost")
     assert one_error_line(result) == "no resource named 'ghost'"
     assert all_healthy(app.statuses())
+
+
+# -- json, tables, the running app's streams ---------------------------------------------------
+
+
+def test_ps_graph_and_plugins_speak_json(app: Up) -> None:
+    ps = json.loads(netscript(app.state_dir, "ps", "--json").stdout)
+    assert [row["name"] for row in ps] == NAMES
+    assert all(row["pid"] and row["resource"] == row["name"] for row in ps)
+    graph = json.loads(netscript(app.state_dir, "graph", "--json").stdout)
+    assert [p["name"] for p in graph["plugins"]] == NAMES
+    assert graph["plugins"][0]["provides"] == ["streams"]
+    assert graph["resources"][2]["dependsOn"] == [
+        {"name": "streams", "condition": "healthy"},
+        {"name": "alpha", "condition": "healthy"},
+    ]
+    plugins = json.loads(netscript(app.state_dir, "plugins", "--json").stdout)
+    assert [p["name"] for p in plugins] == NAMES and plugins[1]["resources"] == ["alpha"]
+
+
+def test_tables_are_never_cut_in_a_pipe(app: Up) -> None:
+    result = netscript(app.state_dir, "ps")  # stdout is a pipe here
+    assert "…" not in result.stdout
+    for status in app.statuses().values():
+        assert status["url"] in result.stdout
+
+
+def test_the_streams_tools_find_the_running_app(app: Up, tmp_path: Path) -> None:
+    record_file = app.state_dir / "run.json"
+    assert record_file.stat().st_mode & 0o777 == 0o600  # it holds the run's secret
+    listed = netscript(app.state_dir, "streams", "ls", "--prefix", "/netscript")
+    assert listed.returncode == 0, listed.stderr
+    assert "/netscript/resources" in listed.stdout  # no URL and no secret given
+    secret = tmp_path / "secret"
+    secret.write_text(json.loads(record_file.read_text())["secret"] + "\n")
+    url = json.loads(record_file.read_text())["streams"]
+    elsewhere = netscript(
+        tmp_path, "streams", "inspect", "/netscript/resources", "--url", url,
+        "--secret-file", str(secret), config=None, cwd=tmp_path,
+    )  # fmt: skip
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert "type resource" in elsewhere.stdout
+    refused = netscript(tmp_path, "streams", "ls", "--url", url, config=None, cwd=tmp_path)
+    assert one_error_line(refused).startswith("401 Unauthorized")
+
+
+def test_version_and_debug_after_the_command(tmp_path: Path) -> None:
+    version = netscript(tmp_path, "--version", config=None)
+    assert re.fullmatch(r"netscript \d+\.\d+\.\d+\S*\n", version.stdout)
+    result = netscript(tmp_path, "ps", "--debug", config=tmp_path / "missing.py")
+    assert "Traceback" in result.stderr and "HostError: no config file" in result.stderr
 
 
 # -- up --detach / down / a second up ------------------------------------------------------------

@@ -105,8 +105,10 @@ def test_a_never_healthy_resource_fails_to_start_and_blocks_its_dependents(
         # while it starts, the probe's last error is shown
         up.wait_for_output(f"sleepy: Running (waiting for health: {error})")
         statuses = up.wait_for_status(
-            lambda s: s.get("sleepy", {}).get("state") == "FailedToStart"
-            and "failed" in s.get("waiter", {}).get("message", "")
+            lambda s: (
+                s.get("sleepy", {}).get("state") == "FailedToStart"
+                and "failed" in s.get("waiter", {}).get("message", "")
+            )
         )
         reason = f"not healthy 1s after start: {error}"
         assert statuses["sleepy"]["message"] == reason
