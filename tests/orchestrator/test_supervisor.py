@@ -47,8 +47,9 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
 
 
 class FakeProcess:
-    def __init__(self, name: str, pid: int, started: float) -> None:
+    def __init__(self, name: str, pid: int, started: float, serves: bool | None = True) -> None:
         self.name = name
+        self._serves = serves
         self._pid = pid
         self.started = started
         self.stopped_at: float | None = None
@@ -81,13 +82,13 @@ class FakeProcess:
         self.exit(-9)
 
     def serves(self, port: int) -> bool | None:
-        return True
+        return self._serves
 
 
 class FakeStarter:
     def __init__(self) -> None:
         self.processes: list[FakeProcess] = []
-        self.stop_order: list[str] = []
+        self.serves: bool | None = True  # whether its processes listen on their port
 
     def held_port(self, name: str) -> int | None:
         return None
@@ -95,7 +96,7 @@ class FakeStarter:
     async def start(
         self, request: LaunchRequest, on_line: Callable[[str], None]
     ) -> tuple[FakeProcess, str | None]:
-        process = FakeProcess(request.name, 1000 + len(self.processes), loop_time())
+        process = FakeProcess(request.name, 1000 + len(self.processes), loop_time(), self.serves)
         self.processes.append(process)
         return process, None
 
@@ -389,3 +390,23 @@ def test_the_virtual_clock_detects_a_deadlock() -> None:
             loop.run_until_complete(stuck())
     finally:
         loop.close()
+
+
+def test_a_port_answered_by_another_process_is_never_credited() -> None:
+    h = Harness(resource("api", **PROBED))
+    h.healthy_at("api", 0.0)
+
+    h.starter.serves = False  # a stray process left on the port answers the probe
+
+    async def scenario() -> None:
+        h.supervisor.start()
+        await until(lambda: bool(h.failures()))
+        [failed] = h.failures()
+        assert failed.reason == (
+            "not healthy 10s after start: port 10000 answers, but not from this resource's "
+            "processes"
+        )
+        assert h.supervisor.status["api"].health != "Healthy"
+        await h.supervisor.stop_all()
+
+    run(scenario)
