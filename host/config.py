@@ -91,6 +91,8 @@ class Config(BaseSettings):
         self.project_dir = (base / self.project_dir.expanduser()).resolve()
         self.state_dir = self.project_dir / self.state_dir.expanduser()
         prefix = self.streams_prefix.strip("/")
+        if any(part in (".", "..") for part in prefix.split("/")):
+            raise ValueError(f"streams_prefix {self.streams_prefix!r}: no '.' or '..' segments")
         self.streams_prefix = f"/{prefix}" if prefix else ""
         return self
 

@@ -63,7 +63,7 @@ def _warm_start(argv: list[str]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["--version"]:
+    if "--version" in arguments and _command_word(arguments) is None:
         from . import __version__
 
         print(f"netscript {__version__}")

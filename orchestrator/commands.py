@@ -190,8 +190,11 @@ def _detach(args: argparse.Namespace, app: App) -> int:
             start_new_session=True,
             cwd=app.config.project_dir,
         )
-    expected = sum(r.spec.replicas for r in app.resources)
-    probed = {r.name for r in app.resources if r.spec.health is not None}
+    from .plan import effective_resources, find_streams
+
+    resources = effective_resources(app, find_streams(app, os.environ))
+    expected = sum(r.spec.replicas for r in resources)
+    probed = {r.name for r in resources if r.spec.health is not None}
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         if child.poll() is not None:
@@ -256,6 +259,12 @@ def cmd_control(args: argparse.Namespace) -> int:
     before = client.units_of(client.statuses(record), args.resource)
     if not before:
         raise HostError(f"no resource named {args.resource!r}")
+    serving = record.get("streamsResource")
+    if args.command == "stop" and any(s.get("resource") == serving for s in before.values()):
+        raise HostError(
+            f"{args.resource!r} serves the run's streams, which carry the control requests: "
+            "restart it instead, or stop the whole app with `netscript down`"
+        )
     if args.command == "stop" and _all_stopped(before):
         raise HostError(f"resource {args.resource!r} is not running")
     if args.command == "start" and not _all_stopped(before):
@@ -268,7 +277,11 @@ def cmd_control(args: argparse.Namespace) -> int:
 
     def restarted(units: dict[str, dict[str, Any]]) -> bool:
         return all(
-            (s.get("restarts", 0) > before[n].get("restarts", 0) or args.command == "start")
+            (
+                s.get("restarts", 0) > before[n].get("restarts", 0)
+                or args.command == "start"
+                or _all_stopped({n: before[n]})  # a stopped one just starts
+            )
             and s.get("pid") != before[n].get("pid")
             and client.is_up(s, probed=before[n].get("health") != "Unknown")
             for n, s in units.items()

@@ -200,11 +200,13 @@ class ChildProcess:
         if self._exited.done():
             return self._exited.result()
         tree = self.descendants()  # before signalling: some may leave the group (setsid)
-        _signal_group(self._popen.pid, signal.SIGTERM)
+        if self._popen.returncode is None:  # never signal a reaped shim's (reusable) group
+            _signal_group(self._popen.pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(asyncio.shield(self._exited), grace)
         except TimeoutError:
-            _signal_group(self._popen.pid, signal.SIGKILL)
+            if self._popen.returncode is None:
+                _signal_group(self._popen.pid, signal.SIGKILL)
         # Whatever escaped the group: grandchildren first, so no zombie outlives its parent.
         for process in reversed(tree):
             with contextlib.suppress(psutil.Error):
@@ -217,7 +219,8 @@ class ChildProcess:
         if self._popen is None or self.returncode is not None:
             return
         tree = self.descendants()
-        _signal_group(self._popen.pid, signal.SIGKILL)
+        if self._popen.returncode is None:
+            _signal_group(self._popen.pid, signal.SIGKILL)
         for process in reversed(tree):
             with contextlib.suppress(psutil.Error):
                 process.kill()

@@ -38,6 +38,18 @@ if TYPE_CHECKING:
 CONTROL_STREAM = "/netscript/control"
 
 
+def _shown(url: str) -> str:
+    """``url`` without any credentials in it (for the console and the statuses)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def producer_id(app: App) -> str:
     """The orchestrator's producer id: one per app (its name and folder), so two apps
     sharing a streams server never fence each other."""
@@ -109,7 +121,7 @@ class Orchestrator:
             count = len(self.planner.units)
             self.log.event(f"all {count} resources up in {event.elapsed:.2f}s", style="bold green")
             # The next `up` of this app starts these roots before it loads anything.
-            warm.save(self.launcher.first_starts.values())
+            warm.save(self.launcher.first_starts.values(), self.state_dir)
 
     def _on_status(self, status: ResourceStatus) -> None:
         self._latest[status.name] = status
@@ -144,8 +156,10 @@ class Orchestrator:
         publisher.connect(url + self.streams.prefix)
         self.publisher = publisher
         self.log.listeners.append(publisher.line)
-        self._write_record(url)
-        self._control = asyncio.create_task(self._follow_control(url + self.streams.prefix))
+        control = url + self.streams.prefix + CONTROL_STREAM
+        offset = await self._open_control(control)
+        self._write_record(url)  # from now on the CLI may send requests: none is missed
+        self._control = asyncio.create_task(self._follow_control(control, offset))
 
     def _start_importing_publisher(self) -> None:
         loop = asyncio.get_running_loop()
@@ -162,7 +176,7 @@ class Orchestrator:
             resource="streams",
             external=True,
             state=ResourceState.RUNNING,
-            url=self.streams.external + self.streams.prefix,
+            url=_shown(self.streams.external) + self.streams.prefix,
             message="external (DURABLE_STREAMS_URL)",
             updated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         )
@@ -178,6 +192,7 @@ class Orchestrator:
                 "streams": streams_url,
                 "prefix": self.streams.prefix,
                 "external": self.streams.external is not None,
+                "streamsResource": self.streams.resource,
                 "secret": self.secret,
             },
         )
@@ -193,19 +208,32 @@ class Orchestrator:
             self.log.event("killing everything now", style="bold red")
             self.supervisor.kill_all()
 
-    async def _follow_control(self, base_url: str) -> None:
-        """Requests from ``netscript restart|stop|start`` and the dashboard: JSON messages
-        on the control stream, addressed to this run."""
+    def _control_client(self) -> Any:
         import httpx
 
         headers = {"Authorization": f"Bearer {self.secret}"} if self.secret else {}
-        url = base_url + CONTROL_STREAM
-        timeout = httpx.Timeout(60.0)
-        verify = not url.startswith("http://")  # plain http on loopback: no CA bundle to load
-        async with httpx.AsyncClient(headers=headers, timeout=timeout, verify=verify) as client:
-            with contextlib.suppress(httpx.HTTPError):
+        # plain http (loopback, usually): no CA bundle to load
+        verify = not (self.planner.streams_url() or "").startswith("http://")
+        return httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(60.0), verify=verify)
+
+    async def _open_control(self, url: str) -> str:
+        """Create the control stream if needed; the offset its next request will have."""
+        import httpx
+
+        async with self._control_client() as client:
+            try:
                 await client.put(url, headers={"Content-Type": "application/json"})
-            offset = "now"
+                response = await client.head(url)
+                return str(response.headers.get("Stream-Next-Offset") or "now")
+            except httpx.HTTPError:
+                return "now"
+
+    async def _follow_control(self, url: str, offset: str) -> None:
+        """Requests from ``netscript restart|stop|start`` and the dashboard: JSON messages
+        on the control stream, addressed to this run, from ``offset`` on."""
+        import httpx
+
+        async with self._control_client() as client:
             while True:
                 try:
                     response = await client.get(url, params={"offset": offset, "live": "long-poll"})

@@ -78,11 +78,30 @@ def remove_run_file(state_dir: Path) -> None:
         (state_dir / RUN_FILE).unlink()
 
 
+def is_locked(state_dir: Path) -> bool:
+    """Whether a live ``netscript up`` holds the state folder (its lock cannot be shared)."""
+    if state_dir.resolve() in _held:
+        return True
+    try:
+        fd = os.open(state_dir / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a shared lock we may have got
+    return False
+
+
 def read_run_file(state_dir: Path) -> dict[str, Any] | None:
-    """The running orchestrator's record, if one is running for this state folder."""
+    """The running orchestrator's record, if one is running for this state folder: the
+    record exists and its lock is held (a stale record of a killed run, whose PID may now be
+    someone else's, is not)."""
     try:
         record: dict[str, Any] = json.loads((state_dir / RUN_FILE).read_text())
-        os.kill(int(record["pid"]), 0)
+        int(record["pid"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None  # none, unreadable, or stale: that orchestrator is gone
-    return record
+        return None  # none, or unreadable
+    return record if is_locked(state_dir) else None

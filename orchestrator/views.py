@@ -153,11 +153,11 @@ def _stamped(name: str, path: Path, lines: int) -> Iterator[tuple[str, int, str,
 def show_logs(log_dir: Path, resource: str | None, lines: int, follow: bool) -> None:
     """Print the last ``lines`` of one unit's log, or of every unit's interleaved by time
     (each line starts with its timestamp), then follow them if asked."""
-    names = (
-        [resource]
-        if resource
-        else sorted(p.stem for p in log_dir.glob("*.log") if p.stem != "netscript")
-    )
+    every = sorted(p.stem for p in log_dir.glob("*.log") if p.stem != "netscript")
+    names = every
+    if resource:  # one unit, or every replica of a resource
+        replicas = [n for n in every if n.rsplit("-", 1)[0] == resource and n[-1].isdigit()]
+        names = [resource] if (log_dir / f"{resource}.log").exists() or not replicas else replicas
     files = {}
     for name in names:
         path = log_dir / f"{name}.log"

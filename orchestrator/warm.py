@@ -180,11 +180,18 @@ def cache_path(config: Path, environ: Mapping[str, str]) -> Path:
 _startup: tuple[Path, dict[str, str], list[str], list[str]] | None = None
 
 
-def save(requests: Iterable[LaunchRequest]) -> None:
-    """Record this run's roots (atomically; a failure to write only costs the next warm start)."""
+def save(requests: Iterable[LaunchRequest], state_dir: Path) -> None:
+    """Record this run's roots (atomically; a failure to write only costs the next warm start).
+
+    Only when ``state_dir`` is where the next ``up`` will look before loading the app: a
+    config that moves its state folder (``state_dir=``, ``project_dir=``) starts cold, so the
+    warm start never runs anything without holding the real folder's lock.
+    """
     if _startup is None:
         return  # not started through ``begin`` (e.g. an orchestrator built in a test)
     config, environ, paths, without = _startup
+    if predicted_state_dir(config, environ).resolve() != state_dir.resolve():
+        return
     path = cache_path(config, environ)
     record = {
         "fingerprint": fingerprint(config, loaded_files(), environ, paths, without),

@@ -169,6 +169,8 @@ def endpoint(args: argparse.Namespace) -> tuple[str, str, dict[str, str]]:
     running = getattr(context, "running", None) or {}
     if args.url:
         url, secret_source = args.url, None
+        if running.get("streams") and url.startswith(running["streams"]):
+            secret_source = running.get("secret")  # the running app's own server
     elif running.get("streams"):
         url = f"{running['streams']}{running.get('prefix') or ''}"
         secret_source = running.get("secret")
@@ -208,13 +210,19 @@ def _ls(
 ) -> int:
     from rich.table import Table
 
-    response = client.get(server + LISTING, params={"prefix": prefix + args.prefix})
+    # Under a run's prefix, paths are shown as `tail` and `inspect` take them: without it.
+    wanted = f"{prefix}/{args.prefix.lstrip('/')}" if prefix else args.prefix
+    response = client.get(server + LISTING, params={"prefix": wanted})
     if response.status_code in (404, 405):
         raise CommandError(
             f"{server} cannot list its streams: the listing ({LISTING}) is a NetScript "
             f"extension this server does not have ({response.status_code})"
         )
-    streams = _checked(response, LISTING).json()["streams"]
+    streams = [
+        {**s, "path": s["path"][len(prefix) :]}
+        for s in _checked(response, LISTING).json()["streams"]
+        if not prefix or s["path"].startswith(prefix + "/")
+    ]
     if args.json:
         console.print_json(json.dumps(streams))
         return 0

@@ -259,6 +259,12 @@ def test_stop_keeps_a_resource_stopped_until_start(app: Up) -> None:
     assert all_healthy(app.statuses())
 
 
+def test_the_streams_server_cannot_be_stopped_alone(app: Up) -> None:
+    result = netscript(app.state_dir, "stop", "streams")
+    assert one_error_line(result).startswith("'streams' serves the run's streams")
+    assert all_healthy(app.statuses())
+
+
 def test_restart_of_an_unknown_resource_is_one_line(app: Up) -> None:
     result = netscript(app.state_dir, "restart", "ghost")
     assert one_error_line(result) == "no resource named 'ghost'"
@@ -310,8 +316,9 @@ def test_the_streams_tools_find_the_running_app(app: Up, tmp_path: Path) -> None
 
 
 def test_version_and_debug_after_the_command(tmp_path: Path) -> None:
-    version = netscript(tmp_path, "--version", config=None)
-    assert re.fullmatch(r"netscript \d+\.\d+\.\d+\S*\n", version.stdout)
+    for argv in (["--version"], ["--debug", "--version"]):
+        version = netscript(tmp_path, *argv, config=None)
+        assert re.fullmatch(r"netscript \d+\.\d+\.\d+\S*\n", version.stdout)
     result = netscript(tmp_path, "ps", "--debug", config=tmp_path / "missing.py")
     assert "Traceback" in result.stderr and "HostError: no config file" in result.stderr
 

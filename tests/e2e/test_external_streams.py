@@ -117,6 +117,9 @@ def test_two_apps_share_an_external_server_under_their_prefixes(
             # every resource was told the external server, under its app's prefix
             alpha = httpx.get(statuses["alpha"]["url"] + "/health", timeout=5).json()
             assert alpha["env"]["services__streams__http__0"] == reference
+            environ = Path(f"/proc/{alpha['pid']}/environ").read_bytes().split(b"\0")
+            assert f"DURABLE_STREAMS_URL={base}".encode() in environ  # prefixed
+            assert not any(item.startswith(b"STREAMS_SECRET=") for item in environ)
             record = up.record()
             assert (record["streams"], record["prefix"], record["external"]) == (
                 reference,

@@ -3,6 +3,8 @@ liveness probe, a grace period per resource, and the run's secret only where it 
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -95,6 +97,18 @@ def test_replicas_liveness_grace_and_secret_scoping(tmp_path: Path) -> None:
         plain = environ(statuses["plain"]["pid"])
         assert "STREAMS_SECRET" not in plain and "DURABLE_STREAMS_SECRET" not in plain
         assert "services__streams__http__0" not in plain
+
+        # `logs worker` shows every replica's lines
+        logs = subprocess.run(
+            [sys.executable, "-m", "netscript.cli", "logs", "worker", "--config",
+             str(app / "netscript.config.py")],
+            env={**os.environ, "NETSCRIPT_STATE_DIR": str(tmp_path / "state")},
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert {line.split(" | ")[0] for line in logs.stdout.splitlines()} == {
+            "worker-0",
+            "worker-1",
+        }, logs.stderr
 
         # a grace period of its own: its shim was told 1.5 s, the others the run's 3 s
         shim = psutil.Process(statuses["lively"]["pid"]).parent()

@@ -141,3 +141,13 @@ def test_a_failed_load_leaves_no_module_behind(project: Project) -> None:
 def test_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(HostError, match="config file not found"):
         load_config_file(tmp_path / "netscript.config.py")
+
+
+def test_the_streams_prefix_is_one_clean_path() -> None:
+    from netscript.host.config import Config as C
+
+    assert C(streams_prefix="team-a/").streams_prefix == "/team-a"
+    assert C(streams_prefix="").streams_prefix == ""
+    for bad in ("a/../b", "a b", "./x"):
+        with pytest.raises(ValueError):
+            C(streams_prefix=bad)

@@ -75,6 +75,7 @@ class FakeProcess:
     async def stop(self, grace: float | None = None) -> int:
         if not self._exit.done():
             self.stopped_at = asyncio.get_running_loop().time()
+            await asyncio.sleep(0.25)  # a clean shutdown takes a moment
             self.exit(0)
         return await self.wait()
 
@@ -88,6 +89,7 @@ class FakeProcess:
 class FakeStarter:
     def __init__(self) -> None:
         self.processes: list[FakeProcess] = []
+        self.slow_start = 0.0  # virtual seconds a start takes
         self.serves: bool | None = True  # whether its processes listen on their port
 
     def held_port(self, name: str) -> int | None:
@@ -96,6 +98,8 @@ class FakeStarter:
     async def start(
         self, request: LaunchRequest, on_line: Callable[[str], None]
     ) -> tuple[FakeProcess, str | None]:
+        if self.slow_start:
+            await asyncio.sleep(self.slow_start)
         process = FakeProcess(request.name, 1000 + len(self.processes), loop_time(), self.serves)
         self.processes.append(process)
         return process, None
@@ -144,6 +148,7 @@ class Harness:
         self.starter = FakeStarter()
         self.prober = FakeProber()
         self.events: list[tuple[float, Event]] = []
+        self.busy_ports: set[int] = set()
         self.supervisor = Supervisor(
             self.units,
             ports=self.ports,
@@ -151,7 +156,8 @@ class Harness:
             starter=self.starter,
             prober=self.prober,
             emit=lambda event: self.events.append((loop_time(), event)),
-            port_free=lambda port: True,
+            port_free=lambda port: port not in self.busy_ports,
+            port_holder=lambda port: "PID 4242 (nginx)",
         )
 
     def request(self, unit: Unit) -> LaunchRequest:
@@ -260,10 +266,10 @@ def test_liveness_restarts_a_unit_that_stays_unhealthy() -> None:
         h.prober.sick.add(h.ports["api"])
         sick_at = loop_time()
         await until(lambda: len(h.starter.of("api")) == 2)
-        assert first.stopped_at is not None
+        assert first.stopped_at is not None and first.exited_at is not None
         assert first.stopped_at - sick_at == pytest.approx(2.5, abs=0.55)  # 3 failures, 1 s apart
         second = h.starter.of("api")[1]
-        assert second.started - first.stopped_at == pytest.approx(2.0, abs=0.05)  # its backoff
+        assert second.started - first.exited_at == pytest.approx(2.0, abs=0.05)  # its backoff
         assert h.supervisor.status["api"].restarts == 1
         assert "unhealthy (3 failed probes: connection refused)" in " ".join(
             str(e) for _, e in h.events
@@ -407,6 +413,130 @@ def test_a_port_answered_by_another_process_is_never_credited() -> None:
             "processes"
         )
         assert h.supervisor.status["api"].health != "Healthy"
+        await h.supervisor.stop_all()
+
+    run(scenario)
+
+
+ALWAYS = {"mode": "always", "max_restarts": 5, "backoff_initial": 30.0}
+
+
+def test_control_during_backoff() -> None:
+    h = Harness(resource("job", restart=ALWAYS))
+
+    async def scenario() -> None:
+        h.supervisor.start()
+        await until(lambda: bool(h.starter.of("job")))
+        h.starter.of("job")[0].exit(1)
+        await until(lambda: "restart 1 in 30.0s" in h.supervisor.status["job"].message)
+        await h.supervisor.restart("job")  # cuts the backoff short
+        await until(lambda: len(h.starter.of("job")) == 2)
+        assert h.starter.of("job")[1].started < 1.0
+        h.starter.of("job")[1].exit(1)
+        await until(lambda: "restart 2 in" in h.supervisor.status["job"].message)
+        await h.supervisor.stop("job")  # held: the backoff never ends in a start
+        await asyncio.sleep(120)
+        assert len(h.starter.of("job")) == 2
+        await h.supervisor.start_again("job")
+        await until(lambda: len(h.starter.of("job")) == 3)
+        await h.supervisor.stop_all()
+
+    run(scenario)
+
+
+def test_manual_restarts_do_not_use_up_the_policy() -> None:
+    policy = {"mode": "on-failure", "max_restarts": 1, "backoff_initial": 1.0}
+    h = Harness(resource("job", restart=policy))
+
+    async def scenario() -> None:
+        h.supervisor.start()
+        for count in range(2, 5):
+            await until(lambda c=count: len(h.starter.of("job")) == c - 1)  # type: ignore[misc]
+            await h.supervisor.restart("job")
+        await until(lambda: len(h.starter.of("job")) == 4)
+        assert h.supervisor.status["job"].restarts == 3
+        h.starter.of("job")[-1].exit(1)  # the policy still has its one restart
+        await until(lambda: len(h.starter.of("job")) == 5)
+        h.starter.of("job")[-1].exit(1)
+        await until(lambda: bool(h.failures()))
+        await h.supervisor.stop_all()
+
+    run(scenario)
+
+
+def test_dependents_give_up_on_a_failed_dependency_and_come_back_with_it() -> None:
+    h = Harness(
+        resource("db", restart={"mode": "no"}, **PROBED),
+        resource("api", {"db": "healthy"}),
+        resource("web", {"api": "started"}),
+    )
+
+    async def scenario() -> None:
+        h.supervisor.start()
+        await until(lambda: bool(h.failures()))
+        [failed] = h.failures()
+        assert failed.name == "db" and failed.blocked == ("api", "web")
+        await until(lambda: h.supervisor.status["web"].message.startswith("dependency api"))
+        assert h.supervisor.status["web"].message == (
+            "dependency api failed: dependency db failed: not healthy 10s after start: "
+            "connection refused"
+        )
+        assert len(h.failures()) == 1  # said once
+        h.healthy_at("db", 0.0)
+        await h.supervisor.start_again("db")
+        await asyncio.wait_for(h.supervisor.all_started.wait(), 100)
+        assert [p.name for p in h.starter.processes] == ["db", "db", "api", "web"]
+        await h.supervisor.stop_all()
+
+    run(scenario)
+
+
+def test_a_port_still_held_is_waited_for_then_fails_naming_it() -> None:
+    h = Harness(resource("api", port=8080))
+    h.ports["api"] = 8080
+    h.busy_ports.add(8080)
+
+    async def scenario() -> None:
+        h.supervisor.start()
+        await until(lambda: bool(h.failures()))
+        [failed] = h.failures()
+        assert failed.reason == "port 8080 is in use by PID 4242 (nginx)"
+        assert loop_time() == pytest.approx(1.0, abs=0.1)  # its grace period
+        assert h.starter.of("api") == []
+        h.busy_ports.clear()
+        await h.supervisor.restart("api")
+        await until(lambda: bool(h.starter.of("api")))
+        await h.supervisor.stop_all()
+
+    run(scenario)
+
+
+def test_stop_all_during_a_backoff_or_a_slow_start_leaves_nothing_running() -> None:
+    h = Harness(resource("crashy", restart=ALWAYS), resource("slow"))
+    h.starter.slow_start = 5.0
+
+    async def scenario() -> None:
+        h.supervisor.start()
+        await until(lambda: bool(h.starter.of("crashy")))
+        h.starter.of("crashy")[0].exit(1)
+        await until(lambda: "restart 1" in h.supervisor.status["crashy"].message)
+        await h.supervisor.stop_all()
+        assert all(p.returncode is not None for p in h.starter.processes)
+        assert len(h.starter.of("crashy")) == 1  # the backoff never ended in a start
+
+    run(scenario)
+
+
+def test_control_of_a_unit_that_is_not_there_yet() -> None:
+    h = Harness(resource("db", **PROBED), resource("api", {"db": "healthy"}))
+
+    async def scenario() -> None:
+        h.supervisor.start()
+        await asyncio.sleep(1)
+        with pytest.raises(HostError, match="'api' is waiting"):
+            await h.supervisor.restart("api")
+        with pytest.raises(HostError, match="'api' is not running"):
+            await h.supervisor.stop("api")
         await h.supervisor.stop_all()
 
     run(scenario)

@@ -59,8 +59,14 @@ def test_expires_at(value: str, expected: datetime) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["tomorrow", "2030-01-02", "2030-01-02T03:04:05", "2030-13-02T03:04:05Z",
-     "2030-01-02 03:04:05Z", "1700000000"],
+    [
+        "tomorrow",
+        "2030-01-02",
+        "2030-01-02T03:04:05",
+        "2030-13-02T03:04:05Z",
+        "2030-01-02 03:04:05Z",
+        "1700000000",
+    ],
 )
 def test_expires_at_rejects_non_rfc3339(value: str) -> None:
     with pytest.raises(BadRequest):

@@ -106,9 +106,36 @@ def test_fast_path_and_reference_agree_on_corner_cases(body: bytes) -> None:
 
 
 JSONISH = st.sampled_from(
-    [b"[", b"]", b"{", b"}", b",", b":", b'"', b"\\", b"u", b"d800", b"0", b"-", b"1", b".",
-     b"e", b"+", b" ", b"\n", b"\t", b"\x0c", b"true", b"nul", b"null", b"\xc3\xa9",
-     b"\xff", b"\x01", b"NaN", b"a"]
+    [
+        b"[",
+        b"]",
+        b"{",
+        b"}",
+        b",",
+        b":",
+        b'"',
+        b"\\",
+        b"u",
+        b"d800",
+        b"0",
+        b"-",
+        b"1",
+        b".",
+        b"e",
+        b"+",
+        b" ",
+        b"\n",
+        b"\t",
+        b"\x0c",
+        b"true",
+        b"nul",
+        b"null",
+        b"\xc3\xa9",
+        b"\xff",
+        b"\x01",
+        b"NaN",
+        b"a",
+    ]
 )
 
 

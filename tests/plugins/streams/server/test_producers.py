@@ -52,8 +52,16 @@ def test_headers_all_or_none() -> None:
 
 @pytest.mark.parametrize(
     ("epoch", "seq"),
-    [("-1", "0"), ("0", "-1"), ("1.5", "0"), ("abc", "0"), ("0", ""), ("0", "0x1"),
-     (str(MAX_SAFE_INTEGER + 1), "0"), ("0", "1" * 17)],
+    [
+        ("-1", "0"),
+        ("0", "-1"),
+        ("1.5", "0"),
+        ("abc", "0"),
+        ("0", ""),
+        ("0", "0x1"),
+        (str(MAX_SAFE_INTEGER + 1), "0"),
+        ("0", "1" * 17),
+    ],
 )
 def test_header_values_must_be_safe_non_negative_integers(epoch: str, seq: str) -> None:
     with pytest.raises(BadRequest):
