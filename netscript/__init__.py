@@ -45,6 +45,15 @@ _WHERE = {
     "plugin_state_dir": "netscript.service",
     "serve": "netscript.service",
     "LoopbackGuard": "netscript.guard",
+    # a plugin's storage: SQLite or PostgreSQL, migrations, the outbox
+    "open_database": "netscript.storage",
+    "Database": "netscript.storage",
+    "Migration": "netscript.storage",
+    "StorageError": "netscript.storage",
+    "Transaction": "netscript.storage",
+    "Outbox": "netscript.storage.outbox",
+    "OutboxPublisher": "netscript.storage.outbox",
+    "outbox_migration": "netscript.storage.outbox",
     # the streams library
     **dict.fromkeys(
         [
@@ -84,6 +93,7 @@ __all__ = [
     "CommandContext",
     "Config",
     "CycleError",
+    "Database",
     "Dependency",
     "DurableStreamProducer",
     "Health",
@@ -91,7 +101,10 @@ __all__ = [
     "HostError",
     "LoadedPlugin",
     "LoopbackGuard",
+    "Migration",
     "MissingDependencyError",
+    "Outbox",
+    "OutboxPublisher",
     "PluginManifest",
     "ProducerOptions",
     "Resource",
@@ -101,6 +114,7 @@ __all__ = [
     "RestartPolicy",
     "RunContext",
     "StateSchema",
+    "StorageError",
     "StreamBufferFull",
     "StreamClosedError",
     "StreamConfigError",
@@ -109,6 +123,7 @@ __all__ = [
     "StreamSchemaError",
     "StreamUnsupportedOperationError",
     "StreamView",
+    "Transaction",
     "__version__",
     "build_stream_url",
     "create_durable_stream",
@@ -121,7 +136,9 @@ __all__ = [
     "hookspec",
     "inspect_stream_topic",
     "load_app",
+    "open_database",
     "open_stream_view",
+    "outbox_migration",
     "plugin_settings",
     "plugin_state_dir",
     "serve",
@@ -170,6 +187,8 @@ if TYPE_CHECKING:
         open_stream_view,
     )
     from netscript.service import plugin_settings, plugin_state_dir, serve
+    from netscript.storage import Database, Migration, StorageError, Transaction, open_database
+    from netscript.storage.outbox import Outbox, OutboxPublisher, outbox_migration
 
 
 def __getattr__(name: str) -> Any:

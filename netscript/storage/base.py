@@ -1,0 +1,125 @@
+"""What a plugin's store is written against: a database, transactions, migrations.
+
+A plugin keeps its state in an embedded SQLite file in its state folder by default, or in
+PostgreSQL when its ``database_url`` setting says so; several plugins may share one
+PostgreSQL database, each in a schema of its own. Store code is plain, synchronous SQL run
+in a transaction off the event loop (:meth:`Database.run`), written once for both:
+placeholders are ``%s``; :attr:`Transaction.dialect` tells the few statements that differ.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TypeVar
+
+T = TypeVar("T")
+Dialect = Literal["sqlite", "postgres"]
+Row = tuple[Any, ...]
+
+SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class StorageError(Exception):
+    """The database cannot be opened, migrated or reached: one line for the user."""
+
+
+class Transaction(Protocol):
+    """One transaction: it commits when the work returns, rolls back when it raises."""
+
+    dialect: Dialect
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
+
+    def notify(self, channel: str) -> None:
+        """Wake the waiters of ``channel`` once this transaction commits."""
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of a schema: its number, and its statements for each dialect (``None``: the
+    same as SQLite's)."""
+
+    version: int
+    sqlite: Sequence[str]
+    postgres: Sequence[str] | None = None
+
+    def statements(self, dialect: Dialect) -> Sequence[str]:
+        return self.postgres if dialect == "postgres" and self.postgres is not None else self.sqlite
+
+
+class Database(Protocol):
+    """A plugin's database (SQLite file or PostgreSQL schema)."""
+
+    dialect: Dialect
+    schema: str
+
+    async def run(self, work: Callable[[Transaction], T]) -> T:
+        """Run ``work`` in one transaction, off the event loop; its result."""
+
+    def run_sync(self, work: Callable[[Transaction], T]) -> T:
+        """The same, from synchronous code (scripts, tests)."""
+
+    async def wait(self, channel: str, timeout: float) -> bool:
+        """Wait until a transaction notifies ``channel`` (``True``) or ``timeout`` seconds
+        pass (``False``)."""
+
+    def migrate(self, migrations: Sequence[Migration]) -> int:
+        """Apply the migrations not applied yet, in order, each in its own transaction;
+        the schema's version after."""
+
+    async def close(self) -> None: ...
+
+
+def check_schema(schema: str) -> str:
+    if not SCHEMA_NAME.match(schema):
+        raise StorageError(f"schema {schema!r} must be lower-case letters, digits and _")
+    return schema
+
+
+MIGRATIONS_TABLE = [
+    "CREATE TABLE IF NOT EXISTS netscript_migrations ("
+    " version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+]
+
+
+def apply_migrations(
+    db: Database, migrations: Sequence[Migration], now: Callable[[], float]
+) -> int:
+    """The shared migration loop (both backends): a table of applied versions per schema."""
+    versions = [m.version for m in migrations]
+    if versions != sorted(set(versions)):
+        raise StorageError(f"migrations must have increasing, distinct versions: {versions}")
+
+    def current(tx: Transaction) -> int:
+        for statement in MIGRATIONS_TABLE:
+            tx.execute(statement)
+        row = tx.execute("SELECT MAX(version) FROM netscript_migrations").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    version = db.run_sync(current)
+    for migration in migrations:
+        if migration.version <= version:
+            continue
+
+        def step(tx: Transaction, migration: Migration = migration) -> None:
+            for statement in migration.statements(db.dialect):
+                tx.execute(statement)
+            tx.execute(
+                "INSERT INTO netscript_migrations (version, applied_at) VALUES (%s, %s)",
+                (migration.version, now()),
+            )
+
+        db.run_sync(step)
+        version = migration.version
+    return version

@@ -1,0 +1,182 @@
+"""The PostgreSQL backend: a schema per plugin, a connection pool, LISTEN/NOTIFY wake-ups.
+
+Several services (replicas on one machine, or services on many) share one database: their
+transactions are PostgreSQL's, row claims use ``FOR UPDATE SKIP LOCKED`` in the stores, and
+a notification committed by one service wakes the waiters of every service (``LISTEN`` on a
+dedicated connection, channels prefixed by the schema so plugins never hear each other).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from .base import (
+    Cursor,
+    Dialect,
+    Migration,
+    StorageError,
+    Transaction,
+    apply_migrations,
+    check_schema,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+
+T = TypeVar("T")
+
+
+def shown(url: str) -> str:
+    """``url`` without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class _Tx:
+    dialect: Dialect = "postgres"
+
+    def __init__(self, conn: psycopg.Connection[Any], schema: str) -> None:
+        self._conn = conn
+        self._schema = schema
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        return self._conn.execute(sql, tuple(params))
+
+    def notify(self, channel: str) -> None:
+        self._conn.execute("SELECT pg_notify(%s, '')", (f"{self._schema}_{channel}",))
+
+
+class PostgresDatabase:
+    """A plugin's schema in a PostgreSQL database."""
+
+    dialect: Dialect = "postgres"
+
+    def __init__(self, url: str, schema: str, *, max_connections: int = 8) -> None:
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        self.schema = check_schema(schema)
+        self.url = url
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot use {shown(url)}: {_first_line(exc)}") from None
+
+        def configure(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(f'SET search_path TO "{schema}"')
+            conn.commit()
+
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=max_connections, configure=configure, open=True,
+            timeout=30,
+        )  # fmt: skip
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._lock = threading.Lock()
+        self._listening: set[str] = set()
+        self._listener: threading.Thread | None = None
+        self._listen_conn: psycopg.Connection[Any] | None = None
+        self._closed = threading.Event()
+
+    def run_sync(self, work: Callable[[Transaction], T]) -> T:
+        import psycopg
+
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                return work(_Tx(conn, self.schema))
+        except psycopg.OperationalError as exc:
+            raise StorageError(f"{shown(self.url)}: {_first_line(exc)}") from None
+
+    async def run(self, work: Callable[[Transaction], T]) -> T:
+        return await asyncio.to_thread(self.run_sync, work)
+
+    # -- notifications -------------------------------------------------------------------
+
+    async def wait(self, channel: str, timeout: float) -> bool:
+        name = f"{self.schema}_{channel}"
+        self._ensure_listening(name)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        with self._lock:
+            self._waiters.setdefault(name, set()).add(future)
+        try:
+            await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            return False
+        finally:
+            with self._lock:
+                self._waiters.get(name, set()).discard(future)
+        return True
+
+    def _ensure_listening(self, name: str) -> None:
+        import psycopg
+
+        with self._lock:
+            if name in self._listening:
+                return
+            self._listening.add(name)
+            if self._listen_conn is None:
+                self._listen_conn = psycopg.connect(self.url, autocommit=True)
+                self._listen_conn.execute(f'LISTEN "{name}"')
+                self._listener = threading.Thread(
+                    target=self._listen, name=f"listen {self.schema}", daemon=True
+                )
+                self._listener.start()
+                return
+        # LISTEN on the listener's own connection, from its thread's point of view: psycopg
+        # connections are thread-safe, the statement waits for the notifies() call to yield.
+        assert self._listen_conn is not None
+        self._listen_conn.execute(f'LISTEN "{name}"')
+
+    def _listen(self) -> None:
+        conn = self._listen_conn
+        assert conn is not None
+        while not self._closed.is_set():
+            try:
+                for notice in conn.notifies(timeout=0.5):
+                    self._deliver(notice.channel)
+            except Exception:  # the connection broke: the waiters fall back on their timeouts
+                if self._closed.is_set():
+                    return
+                time.sleep(0.5)
+
+    def _deliver(self, name: str) -> None:
+        with self._lock:
+            ready = list(self._waiters.pop(name, set()))
+        for future in ready:
+            loop = future.get_loop()
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, future)
+
+    # -- the rest ------------------------------------------------------------------------
+
+    def migrate(self, migrations: Sequence[Migration]) -> int:
+        return apply_migrations(self, migrations, time.time)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.close_sync)
+
+    def close_sync(self) -> None:
+        self._closed.set()
+        if self._listener is not None:
+            self._listener.join(2.0)
+        if self._listen_conn is not None:
+            self._listen_conn.close()
+        self._pool.close()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
