@@ -9,8 +9,10 @@ placeholders are ``%s``; :attr:`Transaction.dialect` tells the few statements th
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -123,3 +125,38 @@ def apply_migrations(
         db.run_sync(step)
         version = migration.version
     return version
+
+
+class Waiters:
+    """Coroutines waiting for channels, woken from any thread (both backends use it)."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, set[asyncio.Future[None]]] = {}
+        self._lock = threading.Lock()
+
+    async def wait(self, channel: str, timeout: float) -> bool:
+        """``True`` when :meth:`wake` names ``channel`` within ``timeout`` seconds."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        with self._lock:
+            self._waiting.setdefault(channel, set()).add(future)
+        try:
+            await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            return False
+        finally:
+            with self._lock:
+                self._waiting.get(channel, set()).discard(future)
+        return True
+
+    def wake(self, channels: Iterable[str]) -> None:
+        with self._lock:
+            ready = [f for channel in channels for f in self._waiting.pop(channel, set())]
+        for future in ready:
+            loop = future.get_loop()
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

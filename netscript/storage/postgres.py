@@ -21,6 +21,7 @@ from .base import (
     Migration,
     StorageError,
     Transaction,
+    Waiters,
     apply_migrations,
     check_schema,
 )
@@ -79,7 +80,7 @@ class PostgresDatabase:
             url, min_size=1, max_size=max_connections, configure=configure, open=True,
             timeout=30,
         )  # fmt: skip
-        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._waiters = Waiters()
         self._lock = threading.Lock()
         self._listening: set[str] = set()
         self._listener: threading.Thread | None = None
@@ -103,17 +104,7 @@ class PostgresDatabase:
     async def wait(self, channel: str, timeout: float) -> bool:
         name = f"{self.schema}_{channel}"
         self._ensure_listening(name)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        with self._lock:
-            self._waiters.setdefault(name, set()).add(future)
-        try:
-            await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            return False
-        finally:
-            with self._lock:
-                self._waiters.get(name, set()).discard(future)
-        return True
+        return await self._waiters.wait(name, timeout)
 
     def _ensure_listening(self, name: str) -> None:
         import psycopg
@@ -141,19 +132,11 @@ class PostgresDatabase:
         while not self._closed.is_set():
             try:
                 for notice in conn.notifies(timeout=0.5):
-                    self._deliver(notice.channel)
+                    self._waiters.wake([notice.channel])
             except Exception:  # the connection broke: the waiters fall back on their timeouts
                 if self._closed.is_set():
                     return
                 time.sleep(0.5)
-
-    def _deliver(self, name: str) -> None:
-        with self._lock:
-            ready = list(self._waiters.pop(name, set()))
-        for future in ready:
-            loop = future.get_loop()
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(_resolve, future)
 
     # -- the rest ------------------------------------------------------------------------
 
@@ -170,11 +153,6 @@ class PostgresDatabase:
         if self._listen_conn is not None:
             self._listen_conn.close()
         self._pool.close()
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 def _first_line(exc: BaseException) -> str:

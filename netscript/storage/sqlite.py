@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from .base import (
     Migration,
     StorageError,
     Transaction,
+    Waiters,
     apply_migrations,
     check_schema,
 )
@@ -58,8 +58,7 @@ class SQLiteDatabase:
             raise StorageError(f"cannot create {path.parent}: {exc.strerror}") from None
         self._executor = concurrent.futures.ThreadPoolExecutor(1, f"sqlite {path.name}")
         self._conn: sqlite3.Connection = self._executor.submit(self._open).result()
-        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
-        self._lock = threading.Lock()
+        self._waiters = Waiters()
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -95,25 +94,10 @@ class SQLiteDatabase:
         return result
 
     def _wake(self, channels: set[str]) -> None:
-        with self._lock:
-            ready = [f for channel in channels for f in self._waiters.pop(channel, set())]
-        for future in ready:
-            loop = future.get_loop()
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(_resolve, future)
+        self._waiters.wake(channels)
 
     async def wait(self, channel: str, timeout: float) -> bool:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        with self._lock:
-            self._waiters.setdefault(channel, set()).add(future)
-        try:
-            await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            return False
-        finally:
-            with self._lock:
-                self._waiters.get(channel, set()).discard(future)
-        return True
+        return await self._waiters.wait(channel, timeout)
 
     def migrate(self, migrations: Sequence[Migration]) -> int:
         return apply_migrations(self, migrations, time.time)
@@ -125,8 +109,3 @@ class SQLiteDatabase:
     def close_sync(self) -> None:
         self._executor.submit(self._conn.close).result()
         self._executor.shutdown(wait=False)
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
