@@ -38,7 +38,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 APPS = {
-    "default": (REPO / "netscript.config.py", ["streams"]),
+    "default": (REPO / "netscript.config.py", ["streams", "workers"]),
     "fixture": (REPO / "tests" / "fixtures" / "netscript.config.py", ["streams", "alpha", "beta"]),
 }
 UP_LINE = re.compile(r"all (\d+) resources up")
@@ -86,7 +86,12 @@ def time_up(config: Path, expected: int, timeout: float, state: Path | None = No
     """
     keep = state is not None
     state = state or Path(tempfile.mkdtemp(prefix="bench-up-"))
-    env = {**clean_env(), "NETSCRIPT_STATE_DIR": str(state), "STREAMS_PORT": "0"}
+    env = {
+        **clean_env(),
+        "NETSCRIPT_STATE_DIR": str(state),
+        "STREAMS_PORT": "0",
+        "WORKERS_PORT": "0",
+    }
     argv = [sys.executable, "-m", "netscript.cli", "up", "--config", str(config), "--no-color"]
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -137,6 +142,15 @@ def time_by_hand(names: list[str], timeout: float) -> float:
                     str(data / "streams"),
                 ]
                 checks[name] = f"{streams}/health/ready"
+            elif name == "workers":  # as `netscript up` would: the app's jobs, its own folder
+                env.update(
+                    services__streams__http__0=streams,
+                    NETSCRIPT_APP_CONFIG=str(REPO / "netscript.config.py"),
+                    NETSCRIPT_PLUGIN="workers",
+                    NETSCRIPT_PLUGIN_STATE_DIR=str(data / "workers"),
+                )
+                argv = [sys.executable, "-m", "netscript.plugins.workers"]
+                checks[name] = f"http://127.0.0.1:{ports[name]}/health/ready"
             else:
                 env["services__streams__http__0"] = streams
                 argv = [sys.executable, "-m", "tests.fixtures.echo_service", "--name", name]

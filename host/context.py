@@ -94,6 +94,34 @@ class CommandContext:
         secret = (self.running or {}).get("secret")
         return {"Authorization": f"Bearer {secret}"} if secret else {}
 
+    def resource_url(self, name: str) -> str | None:
+        """The URL of the running app's resource ``name`` (its first replica), from
+        ``/netscript/resources``; ``None`` when the app is not running or has no such URL."""
+        base = self.streams_url
+        if base is None:
+            return None
+        import httpx
+
+        url: str | None = None
+        offset = "-1"
+        try:
+            with httpx.Client(headers=dict(self.streams_headers), timeout=10) as client:
+                while True:
+                    response = client.get(f"{base}/netscript/resources", params={"offset": offset})
+                    if response.status_code != 200:
+                        return None
+                    for event in response.json():
+                        value = event.get("value") or {}
+                        ours = value.get("resource") == name and value.get("url")
+                        first = url is None or value.get("replica") in (None, 0)
+                        if ours and first:
+                            url = value["url"]
+                    offset = response.headers["Stream-Next-Offset"]
+                    if response.headers.get("Stream-Up-To-Date") == "true":
+                        return url
+        except httpx.HTTPError:
+            return None
+
     @property
     def config(self) -> Config:
         """The app's configuration."""

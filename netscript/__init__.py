@@ -45,6 +45,13 @@ _WHERE = {
     "plugin_state_dir": "netscript.service",
     "serve": "netscript.service",
     "LoopbackGuard": "netscript.guard",
+    "lazy": "netscript.helpers",
+    "env_port": "netscript.helpers",
+    # the workers plugin's public side: what a job is run with, and the client
+    "JobContext": "netscript.plugins.workers.jobs",
+    "PermanentError": "netscript.plugins.workers.jobs",
+    "WorkersClient": "netscript.plugins.workers.client",
+    "WorkersError": "netscript.plugins.workers.client",
     # a plugin's storage: SQLite or PostgreSQL, migrations, the outbox
     "open_database": "netscript.storage",
     "Database": "netscript.storage",
@@ -99,12 +106,14 @@ __all__ = [
     "Health",
     "HealthProbe",
     "HostError",
+    "JobContext",
     "LoadedPlugin",
     "LoopbackGuard",
     "Migration",
     "MissingDependencyError",
     "Outbox",
     "OutboxPublisher",
+    "PermanentError",
     "PluginManifest",
     "ProducerOptions",
     "Resource",
@@ -124,17 +133,21 @@ __all__ = [
     "StreamUnsupportedOperationError",
     "StreamView",
     "Transaction",
+    "WorkersClient",
+    "WorkersError",
     "__version__",
     "build_stream_url",
     "create_durable_stream",
     "define_stream_consumer",
     "define_stream_producer",
     "define_stream_schema",
+    "env_port",
     "get_streams_auth",
     "get_streams_url",
     "hookimpl",
     "hookspec",
     "inspect_stream_topic",
+    "lazy",
     "load_app",
     "open_database",
     "open_stream_view",
@@ -146,6 +159,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from netscript.guard import LoopbackGuard
+    from netscript.helpers import env_port, lazy
     from netscript.host.app import load_app
     from netscript.host.config import Config
     from netscript.host.context import CommandContext, RunContext
@@ -186,6 +200,8 @@ if TYPE_CHECKING:
         inspect_stream_topic,
         open_stream_view,
     )
+    from netscript.plugins.workers.client import WorkersClient, WorkersError
+    from netscript.plugins.workers.jobs import JobContext, PermanentError
     from netscript.service import plugin_settings, plugin_state_dir, serve
     from netscript.storage import Database, Migration, StorageError, Transaction, open_database
     from netscript.storage.outbox import Outbox, OutboxPublisher, outbox_migration

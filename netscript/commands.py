@@ -91,15 +91,21 @@ def load_for_commands(config: Path) -> list[tuple[CommandSpec, App]]:
 
 
 def builtin_commands(names: list[str], project_dir: Path) -> list[tuple[CommandSpec, App]]:
-    """The commands of the built-in plugins ``names``, loaded on their own (no app, no
-    environment overrides, no entry points)."""
+    """The commands of the built-in plugins ``names``, loaded with the other built-ins they
+    may depend on (no app, no environment overrides, no entry points)."""
     from netscript.host.app import build_app
     from netscript.host.config import isolated_config
+    from netscript.host.loading import builtin_names
 
     from .cli import BUILTIN_COMMANDS
 
-    tools = build_app(isolated_config(plugins=names, project_dir=project_dir, entry_points=False))
-    return [(command, tools) for command in tools.host.commands(reserved=BUILTIN_COMMANDS)]
+    config = isolated_config(plugins=builtin_names(), project_dir=project_dir, entry_points=False)
+    tools = build_app(config)
+    return [
+        (command, tools)
+        for command in tools.host.commands(reserved=BUILTIN_COMMANDS)
+        if command.plugin in names
+    ]
 
 
 def _find(argv: list[str], command_name: str) -> tuple[CommandSpec, App]:

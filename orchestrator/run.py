@@ -87,6 +87,7 @@ class Orchestrator:
         # server is known to answer (start-up time of netscript up).
         self.publisher: StreamsPublisher | None = None
         self._latest: dict[str, ResourceStatus] = {}
+        self._said: dict[str, str] = {}
         self._publisher_module: asyncio.Future[Any] | None = None
         self._connecting: asyncio.Task[None] | None = None
         self.supervisor = Supervisor(
@@ -129,7 +130,10 @@ class Orchestrator:
             self.publisher.status(status)
         detail = f" ({status.message})" if status.message else ""
         health = f"/{status.health}" if status.health != Health.UNKNOWN else ""
-        self.log.event(f"{status.name}: {status.state}{health}{detail}", style="dim")
+        line = f"{status.name}: {status.state}{health}{detail}"
+        if self._said.get(status.name) != line:  # a new PID alone is not news on the console
+            self._said[status.name] = line
+            self.log.event(line, style="dim")
         if (
             self._connecting is None
             and status.resource == self.streams.resource

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.installed import installed_venv, wheel_build  # noqa: F401  (session fixtures)
-from tests.postgres import postgres  # noqa: F401  (a throwaway PostgreSQL cluster)
+from tests.postgres import database_url, postgres  # noqa: F401  (PostgreSQL for tests)
 from tests.support import ServerProcess, start_server
 
 _ids = itertools.count()

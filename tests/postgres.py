@@ -103,3 +103,15 @@ def postgres() -> Iterator[Cluster]:
     finally:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """Each backend in turn: ``None`` (SQLite in the test's folder) or a fresh PostgreSQL
+    database of the session's cluster."""
+    if request.param == "sqlite":
+        return None
+    import uuid
+
+    cluster: Cluster = request.getfixturevalue("postgres")
+    return cluster.database(f"t{uuid.uuid4().hex[:12]}")

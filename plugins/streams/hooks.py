@@ -8,7 +8,6 @@ when the host asks for the resource, not at import. The host loads this module f
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Callable, Mapping
 
@@ -21,6 +20,7 @@ from netscript import (
     RestartPolicy,
     __version__,
     hookimpl,
+    lazy,
 )
 
 NAME = "streams"
@@ -84,24 +84,12 @@ def netscript_register_resources(register: Callable[..., None], config: Config) 
     )
 
 
-def _configure(parser: argparse.ArgumentParser) -> None:
-    from .cli import configure
-
-    configure(parser)
-
-
-def _run(args: argparse.Namespace) -> int:
-    from .cli import run_command
-
-    return run_command(args)
-
-
 @hookimpl
 def netscript_register_commands(register: Callable[..., None]) -> None:
     """``netscript streams serve | ls | tail | inspect``."""
     register(
         name="streams",
         help="the Durable Streams server, and tools to look into one",
-        configure=_configure,
-        run=_run,
+        configure=lazy("netscript.plugins.streams.cli", "configure"),
+        run=lazy("netscript.plugins.streams.cli", "run_command"),
     )

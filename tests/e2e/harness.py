@@ -44,6 +44,7 @@ class Up:
             **base,
             "NETSCRIPT_STATE_DIR": str(state_dir),
             "STREAMS_PORT": "0",
+            "WORKERS_PORT": "0",
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }

@@ -22,10 +22,10 @@ def test_default_app_comes_up_and_goes_down(tmp_path: Path) -> None:
     up = Up(DEFAULT_CONFIG, tmp_path / "state")
     try:
         up.wait_for_output("resources up")
-        statuses = up.wait_for_status(all_healthy)
-        assert list(statuses) == ["streams"]
+        statuses = up.wait_for_status(lambda s: len(s) == 2 and all_healthy(s))
+        assert list(statuses) == ["streams", "workers"]
         pids = up.tree()
-        assert len(pids) >= 3  # orchestrator, shim, server
+        assert len(pids) >= 5  # orchestrator, two shims, the server, the workers service
         assert up.interrupt() == 0
         wait_until(lambda: not alive(up.seen_pids), 5, f"left alive: {alive(up.seen_pids)}")
         assert "stopped" in up.output

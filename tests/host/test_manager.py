@@ -31,13 +31,16 @@ def netscript_register_plugin(register):
 def test_the_default_app() -> None:
     app = load_app(REPO / "netscript.config.py")
     assert app.config.name == "netscript"
-    assert [plugin.name for plugin in app.plugins] == ["streams"]
+    assert [plugin.name for plugin in app.plugins] == ["streams", "workers", "netscript"]
     streams = app.plugins[0]
     assert (streams.manifest.kind, streams.manifest.requires_db) == ("infra", False)
+    assert streams.manifest.provides == ["streams"]
     assert streams.module == "netscript.plugins.streams.hooks"
     assert streams.source == "plugins/streams/hooks.py"
-    [resource] = app.resources
+    resource, workers = app.resources
     assert (resource.name, resource.plugin, resource.depends_on) == ("streams", "streams", ())
+    assert (workers.name, workers.spec.port, workers.spec.grace_period) == ("workers", 8091, 30.0)
+    assert [d.name for d in workers.depends_on] == ["streams"]
     assert resource.spec.module == "netscript.plugins.streams"
     assert resource.spec.port == 4437
     assert resource.spec.health is not None and resource.spec.health.path == "/health/ready"

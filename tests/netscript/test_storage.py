@@ -25,14 +25,6 @@ MIGRATIONS = [
 ]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
-    if request.param == "sqlite":
-        return None
-    cluster: Cluster = request.getfixturevalue("postgres")
-    return cluster.database(f"t{uuid.uuid4().hex[:12]}")
-
-
 @pytest.fixture
 def db(database_url: str | None, tmp_path: Path) -> Iterator[Database]:
     database = open_database(database_url, schema="things", folder=tmp_path)

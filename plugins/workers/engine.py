@@ -1,0 +1,202 @@
+"""The workers service's engine: claims executions and runs them, renews their leases,
+requeues the ones a dead worker left, prunes old ones, and publishes the outbox.
+
+Wake-ups come from the store (``queued`` after a trigger or a retry, ``cancel`` after a cancel
+request; LISTEN/NOTIFY across services with PostgreSQL) and from the next ``pending``
+execution's time; ``poll`` seconds is only a backstop. On stop it drains: it claims nothing
+more, lets running attempts finish within ``drain`` seconds, and releases the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from netscript import Database, OutboxPublisher
+
+from . import store
+from .jobs import JobRegistry
+from .producer import SCHEMAS, publish_jobs
+from .runner import JobRunner, Outcome
+from .settings import WorkersSettings
+
+log = logging.getLogger("netscript.workers")
+
+
+class Engine:
+    """One workers service instance (``worker_id``) working one queue."""
+
+    def __init__(
+        self,
+        db: Database,
+        jobs: JobRegistry,
+        settings: WorkersSettings,
+        *,
+        runner: JobRunner | None = None,
+        clock: Callable[[], float] = time.time,
+        worker_id: str | None = None,
+    ) -> None:
+        self.db = db
+        self.jobs = jobs
+        self.settings = settings
+        self.runner = runner or JobRunner(settings.concurrency)
+        self.clock = clock
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._attempts: dict[str, asyncio.Task[None]] = {}
+        self.outbox = OutboxPublisher(db, SCHEMAS, f"workers-{self.worker_id}")
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.db.migrate, store.MIGRATIONS)
+        await self.db.run(lambda tx: publish_jobs(tx, self.jobs))
+        await asyncio.to_thread(self.runner.start)
+        for loop in (self._schedule, self._heartbeats, self._listen, self._housekeeping):
+            self._tasks.append(asyncio.create_task(loop(), name=loop.__name__))
+        self._tasks.append(asyncio.create_task(self.outbox.run(self._stopping), name="outbox"))
+        self.ready.set()
+
+    # -- claiming and running -------------------------------------------------------------
+
+    async def _schedule(self) -> None:
+        while not self._stopping.is_set():
+            now = self.clock()
+            await self.db.run(partial(store.promote_due, now=now))
+            await self.db.run(partial(store.reap_expired, now=now))
+            busy = sum(1 for task in self._attempts.values() if not task.done())
+            free = self.runner.size - busy
+            if free > 0:
+                claimed = await self.db.run(
+                    partial(
+                        store.claim,
+                        worker_id=self.worker_id,
+                        capacity=free,
+                        limits=self.jobs.limits(),
+                        now=now,
+                        lease=self.settings.lease,
+                    )
+                )
+                for execution in claimed:
+                    task = asyncio.create_task(self._attempt(execution))
+                    self._attempts[execution.id] = task
+                if len(claimed) == free:
+                    continue  # there may be more: claim again once a slot frees
+            due = await self.db.run(store.next_due)
+            wait = self.settings.poll
+            if due is not None:
+                wait = max(0.0, min(wait, due - self.clock()))
+            await self._sleep(wait)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Until a wake-up (a trigger, a freed slot; one that came while busy counts) or
+        ``seconds`` pass."""
+        waiters = [
+            asyncio.ensure_future(self.db.wait("queued", seconds)),
+            asyncio.ensure_future(self._wake.wait()),
+            asyncio.ensure_future(self._stopping.wait()),
+        ]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+        self._wake.clear()
+
+    async def _attempt(self, execution: store.Execution) -> None:
+        job = self.jobs.get(execution.job)
+        timeout = job.timeout if job is not None else 1.0
+        request = {
+            "job": execution.job,
+            "execution_id": execution.id,
+            "attempt": execution.attempt,
+            "payload": execution.payload,
+            "idempotency_key": execution.idempotency_key,
+            "correlation_id": execution.correlation_id,
+        }
+        try:
+            outcome = await self.runner.run(execution.id, request, timeout)
+        except Exception as exc:  # the runner itself failed: count it as a crash
+            outcome = Outcome("crashed", error=f"{type(exc).__name__}: {exc}")
+        if self._stopping.is_set() and outcome.outcome in ("crashed", "cancelled"):
+            return  # killed by the drain: released, not failed
+        await self.db.run(
+            lambda tx: store.finish(
+                tx,
+                execution_id=execution.id,
+                worker_id=self.worker_id,
+                attempt=execution.attempt,
+                outcome=outcome.outcome,  # type: ignore[arg-type]
+                job=job,
+                now=self.clock(),
+                result=outcome.result,
+                error=outcome.error,
+            )
+        )
+        self._attempts.pop(execution.id, None)
+        self._wake.set()  # a slot is free
+
+    # -- leases, cancels, housekeeping ------------------------------------------------------
+
+    async def _heartbeats(self) -> None:
+        while not self._stopping.is_set():
+            await self._renew()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.heartbeat)
+
+    async def _renew(self) -> None:
+        ids = self.runner.running()
+        asked = await self.db.run(
+            lambda tx: store.heartbeat(
+                tx, worker_id=self.worker_id, ids=ids, now=self.clock(), lease=self.settings.lease
+            )
+        )
+        for execution_id in asked:
+            await self.runner.cancel(execution_id)
+
+    async def _listen(self) -> None:
+        """Cancel requests: checked at once when one is made (any service's)."""
+        while not self._stopping.is_set():
+            if await self.db.wait("cancel", self.settings.poll):
+                await self._renew()
+
+    async def _housekeeping(self) -> None:
+        while not self._stopping.is_set():
+            now = self.clock()
+            before = now - self.settings.retention_days * 86400
+            window = now - self.settings.idempotency_hours * 3600
+            with contextlib.suppress(Exception):
+                while await self.db.run(partial(store.prune, before=before, window_start=window)):
+                    pass
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), 300)
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    async def stop(self, drain: float) -> None:
+        """Claim nothing more; give running attempts ``drain`` seconds to finish; release
+        the leases of the rest; publish what is left in the outbox."""
+        self._stopping.set()
+        pending = [t for t in self._attempts.values() if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=max(drain, 0.0))
+        left = self.runner.running()
+        await self.runner.stop()
+        if left:
+            await self.db.run(
+                lambda tx: store.release(tx, worker_id=self.worker_id, ids=left, now=self.clock())
+            )
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._attempts.values(), return_exceptions=True)
+        await self.outbox.drain(timeout=5.0)
+        await self.outbox.close()
+
+    def info(self) -> dict[str, Any]:
+        return {"workerId": self.worker_id, "running": len(self.runner.running())}

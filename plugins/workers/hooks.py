@@ -1,0 +1,79 @@
+"""The workers plugin's declarations: manifest, its hook, settings, service and command.
+
+Declarations only, no I/O: the port is read from the environment when the host asks for the
+resource. The service runs as ``python -m netscript.plugins.workers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from netscript import (
+    Config,
+    HealthProbe,
+    PluginManifest,
+    ResourceSpec,
+    RestartPolicy,
+    __version__,
+    env_port,
+    hookimpl,
+    lazy,
+)
+
+from . import hookspecs
+from .settings import WorkersSettings
+
+NAME = "workers"
+DEFAULT_PORT = 8091
+
+
+@hookimpl
+def netscript_register_hookspecs(register: Callable[[object], None]) -> None:
+    register(hookspecs)
+
+
+@hookimpl
+def netscript_register_plugin(register: Callable[..., None]) -> None:
+    register(
+        PluginManifest(
+            name=NAME,
+            version=__version__,
+            kind="worker",
+            description="Durable background jobs: retries, timeouts, leases, idempotency; "
+            "SQLite by default, PostgreSQL to scale out; mirrored to /workers/executions.",
+            depends_on=["streams"],
+            requires_db=True,
+        )
+    )
+
+
+@hookimpl
+def netscript_register_settings(register: Callable[[type], None]) -> None:
+    register(WorkersSettings)
+
+
+@hookimpl
+def netscript_register_resources(register: Callable[..., None], config: Config) -> None:
+    port = env_port("WORKERS_PORT", DEFAULT_PORT, NAME)
+    register(
+        ResourceSpec(
+            name=NAME,
+            module="netscript.plugins.workers",
+            port=port or None,
+            dynamic_port=port == 0,
+            port_env=["WORKERS_PORT"],
+            health=HealthProbe(path="/health/ready", interval=1.0, start_timeout=60.0),
+            restart=RestartPolicy(mode="on-failure", max_restarts=10),
+            grace_period=30.0,  # running jobs get this long to finish on a stop
+        )
+    )
+
+
+@hookimpl
+def netscript_register_commands(register: Callable[..., None]) -> None:
+    register(
+        name="workers",
+        help="background jobs: list, run, follow, cancel and retry them",
+        configure=lazy("netscript.plugins.workers.cli", "configure"),
+        run=lazy("netscript.plugins.workers.cli", "run"),
+    )
