@@ -100,7 +100,9 @@ def netscript_configure(config: Config) -> None:
 
 
 @hookspec
-def netscript_register_resources(register: Callable[..., None], config: Config) -> None:
+def netscript_register_resources(
+    register: Callable[..., None], config: Config, settings: Any
+) -> None:
     """Contribute the services (resources) the plugin runs.
 
     Called each time the app is loaded, after ``netscript_configure``, in plugin order.
@@ -108,6 +110,8 @@ def netscript_register_resources(register: Callable[..., None], config: Config) 
     :param register: call ``register(ResourceSpec(...))`` (or keyword arguments) once
         per resource. The resource belongs to the calling plugin.
     :param config: the run's :class:`netscript.Config`.
+    :param settings: the plugin's validated settings (``None`` if it registered no model),
+        so a setting can shape its resources (how many replicas, say).
     """
 
 

@@ -267,6 +267,7 @@ class Host:
                     what="resource",
                     register=register,
                     config=self.config,
+                    settings=self.settings().get(plugin.name),
                 )
                 specs[plugin.name] = collected
             environments = {plugin.name: self.plugin_env(plugin.name) for plugin in self.plugins()}

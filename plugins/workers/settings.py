@@ -27,6 +27,9 @@ class WorkersSettings(BaseModel):
         "the plugin's state folder",
     )
     concurrency: int = Field(default_factory=_cpus, ge=1, le=1024, description="jobs at once")
+    replicas: int = Field(
+        1, ge=1, le=64, description="workers services to run (more than one: PostgreSQL)"
+    )
     lease: float = Field(30.0, gt=0, description="seconds a running execution is leased for")
     heartbeat: float = Field(5.0, gt=0, description="seconds between lease renewals")
     retention_days: float = Field(7.0, gt=0, description="finished executions kept this long")
