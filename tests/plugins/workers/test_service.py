@@ -307,3 +307,44 @@ def test_the_cli(service: Service) -> None:
     assert listed.returncode == 0 and "echo" in listed.stdout
     failed = cli("retry", result["id"])
     assert failed.returncode == 1 and "409 conflict" in failed.stderr
+
+
+def test_five_hundred_executions_a_hundred_of_them_repeated(service: Service) -> None:
+    with httpx.Client(base_url=service.url + API, timeout=30) as http:
+        answers = [
+            http.post("/jobs/echo/trigger", json={"payload": {"n": n}}).json() for n in range(400)
+        ] + [
+            http.post(
+                "/jobs/echo/trigger", json={"payload": {"k": n}, "idempotencyKey": f"bulk-{n % 20}"}
+            ).json()
+            for n in range(100)
+        ]
+    ids = {answer["executionId"] for answer in answers}
+    assert len(ids) == 420  # 400, and 20 keys triggered 5 times each
+    assert sum(answer["deduplicated"] for answer in answers) == 80
+
+    wait_until(lambda: all_final_by_listing(service, ids), 120, "not every execution ended")
+
+    def converged() -> bool:
+        found = materialized(service)
+        return all(found.get(i, {}).get("status") == "completed" for i in ids)
+
+    wait_until(converged, 30, "the stream never showed every execution completed")
+    found = materialized(service)
+    for execution_id in sorted(ids)[:50]:  # field by field, against the API
+        api = {
+            k: v for k, v in service.get(execution_id).items() if k not in ("payload", "attempts")
+        }
+        assert found[execution_id] == api
+
+
+def all_final_by_listing(service: Service, ids: set[str]) -> bool:
+    seen: dict[str, str] = {}
+    cursor = None
+    while True:
+        params = {"job": "echo", "limit": 500, **({"cursor": cursor} if cursor else {})}
+        page = service.http.get("/executions", params=params).json()
+        seen.update({e["id"]: e["status"] for e in page["executions"]})
+        cursor = page["nextCursor"]
+        if cursor is None:
+            return all(seen.get(i) in FINAL for i in ids)
