@@ -38,8 +38,9 @@ def _as_postgres(argv: list[str]) -> list[str]:
 class Cluster:
     """A running cluster: ``url`` connects as the superuser ``postgres``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, durable: bool = False) -> None:
         self.root = root
+        self.durable = durable  # fsync on (benchmarks); off for the tests' speed
         self.data = root / "data"
         self.port = free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
@@ -54,7 +55,8 @@ class Cluster:
             _as_postgres([_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"]),
             **run,  # type: ignore[call-overload]
         )
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        options += " -c fsync=on -c synchronous_commit=on" if self.durable else " -c fsync=off"
         subprocess.run(
             _as_postgres(
                 [

@@ -3,7 +3,10 @@
 A store writes, in the same transaction as a change, what the stream should say about it
 (:meth:`Outbox.add`). A publisher sends the committed rows, in order, through the streams
 library and deletes them once the streams server acknowledged them
-(:class:`OutboxPublisher`). A crash before the acknowledgement leaves the rows: the next
+(:class:`OutboxPublisher`). Within one batch it sends each entity's last state only: a
+reader that keeps up sees every state when changes trickle in, and the latest one when
+many come at once (an execution queued, started and completed within a batch is one
+``completed`` event). A crash before the acknowledgement leaves the rows: the next
 publisher sends them again (an idempotent producer and the entities' ``version`` make a
 repeat harmless). With PostgreSQL and several services, one of them publishes at a time
 (a session advisory lock; another takes over when its connection drops), so a key's
@@ -93,6 +96,7 @@ class OutboxPublisher:
         base_url: str | None = None,
         headers: Mapping[str, str] | None = None,
         flush_timeout: float = 30.0,
+        interval: float = 0.01,
     ) -> None:
         self.db = db
         self.schemas = dict(schemas)
@@ -100,6 +104,8 @@ class OutboxPublisher:
         self.base_url = base_url
         self.headers = dict(headers or {})
         self.flush_timeout = flush_timeout
+        self.interval = interval
+        self._acked: list[int] = []  # rows the server acknowledged; deleted with the next take
         self._producers: dict[str, DurableStreamProducer] = {}
         self._leader = _Leadership(db)
 
@@ -118,12 +124,17 @@ class OutboxPublisher:
         return producer
 
     async def publish_once(self) -> int:
-        """Send one batch and delete it once acknowledged; how many rows were sent (0 when
-        there were none, or another service publishes)."""
+        """Send one batch; how many rows were sent (0 when there were none, or another
+        service publishes). The rows are deleted once acknowledged, in the transaction that
+        takes the next batch."""
         if not await self._leader.hold():
             return 0
+        acked = self._acked
 
         def take(tx: Transaction) -> list[Any]:
+            if acked:  # exactly those: with PostgreSQL, a row of a lower seq may commit later
+                marks = ", ".join(["%s"] * len(acked))
+                tx.execute(f"DELETE FROM netscript_outbox WHERE seq IN ({marks})", acked)
             return tx.execute(
                 "SELECT seq, stream, collection, key, value FROM netscript_outbox"
                 " ORDER BY seq LIMIT %s",
@@ -133,8 +144,12 @@ class OutboxPublisher:
         rows = await self.db.run(take)
         if not rows:
             return 0
+        latest: dict[tuple[str, str, str], str | None] = {}
+        for _, stream, collection, key, value in rows:  # each entity's last state, in the
+            latest.pop((stream, collection, key), None)  # order of those last changes
+            latest[(stream, collection, key)] = value
         touched: dict[str, DurableStreamProducer] = {}
-        for _, stream, collection, key, value in rows:
+        for (stream, collection, key), value in latest.items():
             if stream not in self.schemas:
                 log.error("outbox row for unknown stream %s dropped", stream)
                 continue
@@ -145,32 +160,33 @@ class OutboxPublisher:
                 producer.upsert(collection, json.loads(value))
         for producer in touched.values():
             await producer.flush(self.flush_timeout)
-        last = rows[-1][0]
-
-        def done(tx: Transaction) -> None:
-            tx.execute("DELETE FROM netscript_outbox WHERE seq <= %s", (last,))
-
-        await self.db.run(done)
+        self._acked = [row[0] for row in rows]
         return len(rows)
 
     async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
-        """Publish until ``stop`` is set: at once after each commit that adds rows (its
-        notification), else every ``idle`` seconds. A failure (the streams server is down)
-        is retried; nothing is deleted until it is acknowledged."""
+        """Publish until ``stop`` is set: after each commit that adds rows (its
+        notification), at most every ``interval`` seconds while they keep coming (so a busy
+        store sends batches, not single events), else every ``idle`` seconds. A failure
+        (the streams server is down) is retried; nothing is deleted until it is
+        acknowledged."""
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
+            started = loop.time()
             try:
                 sent = await self.publish_once()
             except Exception as exc:  # the server is down, or refused: try again later
                 log.warning("outbox: %s", exc)
-                sent = 0
                 await _sleep_or(stop, idle)
                 continue
-            if sent < BATCH:
-                waiter = asyncio.ensure_future(self.db.wait(CHANNEL, idle))
-                stopper = asyncio.ensure_future(stop.wait())
-                await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                stopper.cancel()
+            if sent >= BATCH:
+                continue
+            waiter = asyncio.ensure_future(self.db.wait(CHANNEL, idle))
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
+            if sent:
+                await _sleep_or(stop, started + self.interval - loop.time())
 
     async def drain(self, timeout: float) -> bool:
         """Publish until the outbox is empty (``True``) or ``timeout`` seconds pass."""
@@ -190,6 +206,8 @@ class OutboxPublisher:
 
 
 async def _sleep_or(stop: asyncio.Event, seconds: float) -> None:
+    if seconds <= 0:
+        return
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
 

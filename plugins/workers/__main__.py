@@ -45,6 +45,7 @@ async def _serve(db: Database, jobs: JobRegistry, settings: WorkersSettings) -> 
 
     from .api import create_app
     from .engine import Engine
+    from .fastpath import TriggerFastPath
 
     engine = Engine(db, jobs, settings)
     app = create_app(engine, max_body=settings.max_payload_bytes)
@@ -57,7 +58,8 @@ async def _serve(db: Database, jobs: JobRegistry, settings: WorkersSettings) -> 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    server = asyncio.create_task(serve(LoopbackGuard(app), config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    asgi = LoopbackGuard(TriggerFastPath(app, engine, max_body=settings.max_payload_bytes))  # type: ignore[arg-type]
+    server = asyncio.create_task(serve(asgi, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
     await engine.start()
     print(
         f"workers: {len(engine.jobs.jobs)} jobs, concurrency {engine.runner.size}, "

@@ -53,7 +53,7 @@ class Engine:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._attempts: dict[str, asyncio.Task[None]] = {}
+        self._lanes: set[asyncio.Task[None]] = set()  # one per busy slot
         self.outbox = OutboxPublisher(db, SCHEMAS, f"workers-{self.worker_id}")
 
     async def start(self) -> None:
@@ -68,48 +68,77 @@ class Engine:
     # -- claiming and running -------------------------------------------------------------
 
     async def _schedule(self) -> None:
+        """Claim while slots are free; sleep until a wake-up, the next due time, the next
+        reaping of expired leases (every ``heartbeat`` seconds) or ``poll`` seconds. While
+        every slot is busy, a trigger does not wake it: the slot that frees claims (see
+        :meth:`_lane`)."""
+        next_reap = 0.0
+        due: float | None = None
         while not self._stopping.is_set():
             now = self.clock()
-            await self.db.run(partial(store.promote_due, now=now))
-            await self.db.run(partial(store.reap_expired, now=now))
-            busy = sum(1 for task in self._attempts.values() if not task.done())
-            free = self.runner.size - busy
-            if free > 0:
-                claimed = await self.db.run(
+            free = self.runner.size - len(self._lanes)
+            reap = now >= next_reap
+            if free > 0 or reap or (due is not None and due <= now):
+                if reap:
+                    next_reap = now + self.settings.heartbeat
+                claimed, due = await self.db.run(
                     partial(
-                        store.claim,
+                        store.schedule,
                         worker_id=self.worker_id,
-                        capacity=free,
+                        capacity=max(free, 0),
                         limits=self.jobs.limits(),
                         now=now,
                         lease=self.settings.lease,
+                        reap=reap,
                     )
                 )
                 for execution in claimed:
-                    task = asyncio.create_task(self._attempt(execution))
-                    self._attempts[execution.id] = task
-                if len(claimed) == free:
+                    self._start_lane(execution)
+                if free > 0 and len(claimed) == free:
                     continue  # there may be more: claim again once a slot frees
-            due = await self.db.run(store.next_due)
-            wait = self.settings.poll
+            wait = min(self.settings.poll, max(0.0, next_reap - self.clock()))
             if due is not None:
                 wait = max(0.0, min(wait, due - self.clock()))
-            await self._sleep(wait)
+            await self._sleep(wait, queued=self.runner.size > len(self._lanes))
 
-    async def _sleep(self, seconds: float) -> None:
-        """Until a wake-up (a trigger, a freed slot; one that came while busy counts) or
-        ``seconds`` pass."""
-        waiters = [
-            asyncio.ensure_future(self.db.wait("queued", seconds)),
+    async def _sleep(self, seconds: float, *, queued: bool) -> None:
+        """Until a wake-up (a trigger when ``queued``; a freed slot, also one that freed
+        while busy) or ``seconds`` pass."""
+        waiters: list[asyncio.Future[bool]] = [
             asyncio.ensure_future(self._wake.wait()),
             asyncio.ensure_future(self._stopping.wait()),
         ]
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if queued:
+            waiters.append(asyncio.ensure_future(self.db.wait("queued", seconds)))
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
         self._wake.clear()
 
-    async def _attempt(self, execution: store.Execution) -> None:
+    def _start_lane(self, execution: store.Execution) -> None:
+        lane = asyncio.create_task(self._lane(execution), name=f"lane {execution.id}")
+        self._lanes.add(lane)
+
+        def ended(task: asyncio.Task[None]) -> None:
+            self._lanes.discard(task)
+            self._wake.set()  # a slot is free
+
+        lane.add_done_callback(ended)
+
+    async def _lane(self, execution: store.Execution | None) -> None:
+        """One slot: run ``execution``, then the next one its finishing claimed, until the
+        queue has nothing for it (or the service stops)."""
+        while execution is not None:
+            if self._stopping.is_set():  # claimed as the drain began: give it back unrun
+                release = partial(
+                    store.release, worker_id=self.worker_id, ids=[execution.id], now=self.clock()
+                )
+                await self.db.run(release)
+                return
+            execution = await self._attempt(execution)
+
+    async def _attempt(self, execution: store.Execution) -> store.Execution | None:
+        """Run one attempt and record its end; the execution claimed next for this slot."""
         job = self.jobs.get(execution.job)
         timeout = job.timeout if job is not None else 1.0
         request = {
@@ -125,22 +154,31 @@ class Engine:
         except Exception as exc:  # the runner itself failed: count it as a crash
             outcome = Outcome("crashed", error=f"{type(exc).__name__}: {exc}")
         if self._stopping.is_set() and outcome.outcome in ("crashed", "cancelled"):
-            return  # killed by the drain: released, not failed
-        await self.db.run(
-            lambda tx: store.finish(
-                tx,
-                execution_id=execution.id,
+            return None  # killed by the drain: released, not failed
+        finished = {
+            "execution_id": execution.id,
+            "attempt": execution.attempt,
+            "outcome": outcome.outcome,
+            "job": job,
+            "result": outcome.result,
+            "error": outcome.error,
+        }
+        if self._stopping.is_set():  # draining: finish, claim nothing more
+            await self.db.run(
+                lambda tx: store.finish(tx, worker_id=self.worker_id, now=self.clock(), **finished)
+            )
+            return None
+        _, claimed = await self.db.run(
+            partial(
+                store.finish_and_claim,
+                finished=finished,
                 worker_id=self.worker_id,
-                attempt=execution.attempt,
-                outcome=outcome.outcome,  # type: ignore[arg-type]
-                job=job,
+                limits=self.jobs.limits(),
                 now=self.clock(),
-                result=outcome.result,
-                error=outcome.error,
+                lease=self.settings.lease,
             )
         )
-        self._attempts.pop(execution.id, None)
-        self._wake.set()  # a slot is free
+        return claimed
 
     # -- leases, cancels, housekeeping ------------------------------------------------------
 
@@ -183,7 +221,7 @@ class Engine:
         """Claim nothing more; give running attempts ``drain`` seconds to finish; release
         the leases of the rest; publish what is left in the outbox."""
         self._stopping.set()
-        pending = [t for t in self._attempts.values() if not t.done()]
+        pending = [t for t in self._lanes if not t.done()]
         if pending:
             await asyncio.wait(pending, timeout=max(drain, 0.0))
         left = self.runner.running()
@@ -194,7 +232,7 @@ class Engine:
             )
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._attempts.values(), return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._lanes, return_exceptions=True)
         await self.outbox.drain(timeout=5.0)
         await self.outbox.close()
 

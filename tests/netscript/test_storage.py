@@ -167,7 +167,16 @@ def test_the_stream_converges_to_the_store(
 
     assert run(publish())
     assert db.run_sync(Outbox.pending) == 0
-    state = state_of(read_stream(server.url, stream))
+    messages = read_stream(server.url, stream)
+    # one batch: each key's last state only, in the order of those last changes
+    assert [(m["key"], m["headers"]["operation"]) for m in messages] == [
+        ("k0", "upsert"),
+        ("k3", "upsert"),
+        ("k4", "upsert"),
+        ("k1", "upsert"),
+        ("k2", "delete"),
+    ]
+    state = state_of(messages)
     assert {key: value["n"] for key, value in state["item"].items()} == {
         "k0": 0,
         "k1": 10,

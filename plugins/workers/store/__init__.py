@@ -14,12 +14,14 @@ from .requests import Conflict, cancel, counts, get, listing, prune, retry
 from .running import (
     claim,
     finish,
+    finish_and_claim,
     heartbeat,
     next_due,
     promote_due,
     reap_expired,
     release,
     running_of,
+    schedule,
     trigger,
 )
 from .schema import MIGRATIONS, SCHEMA, STREAM, Execution, iso
@@ -34,6 +36,7 @@ __all__ = [
     "claim",
     "counts",
     "finish",
+    "finish_and_claim",
     "get",
     "heartbeat",
     "iso",
@@ -45,5 +48,6 @@ __all__ = [
     "release",
     "retry",
     "running_of",
+    "schedule",
     "trigger",
 ]

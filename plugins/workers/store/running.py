@@ -12,7 +12,17 @@ from netscript import Transaction
 
 from ..jobs import JobSpec
 from ..machine import FINAL, Next, Outcome, after_attempt
-from .schema import _NO_BACKOFF, CLAIM_LOCK, Execution, _fetch, _one, _publish, _update
+from .schema import (
+    _NO_BACKOFF,
+    CLAIM_LOCK,
+    COLUMNS,
+    Execution,
+    Raw,
+    _fetch,
+    _one,
+    _publish,
+    _update,
+)
 
 # -- triggering -------------------------------------------------------------------------
 
@@ -54,10 +64,10 @@ def trigger(
                 if existing is not None:
                     return existing, True
     status = "pending" if delay > 0 else "queued"
-    tx.execute(
+    row = tx.execute(
         "INSERT INTO executions (id, job, status, payload, max_attempts, priority,"
         " idempotency_key, correlation_id, run_at, triggered_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}",
         (
             execution_id,
             job.name,
@@ -70,9 +80,8 @@ def trigger(
             now + max(delay, 0.0),
             now,
         ),
-    )
-    execution = _one(tx, execution_id)
-    assert execution is not None
+    ).fetchone()
+    execution = Execution.from_row(row)
     _publish(tx, execution)
     tx.notify("queued")
     return execution, False
@@ -80,8 +89,17 @@ def trigger(
 
 def promote_due(tx: Transaction, now: float) -> list[Execution]:
     """``pending`` executions whose time came: ``queued`` now."""
-    due = _fetch(tx, "status = 'pending' AND run_at <= %s", (now,))
-    return [_update(tx, e.id, status="queued") for e in due]
+    rows = tx.execute(
+        "UPDATE executions SET status = 'queued', version = version + 1"
+        f" WHERE status = 'pending' AND run_at <= %s RETURNING {COLUMNS}",
+        (now,),
+    ).fetchall()
+    promoted = [Execution.from_row(row) for row in rows]
+    for execution in promoted:
+        _publish(tx, execution)
+    if promoted:
+        tx.notify("queued")
+    return promoted
 
 
 def next_due(tx: Transaction) -> float | None:
@@ -115,8 +133,8 @@ def claim(
         ).fetchall()
         running = {job: int(count) for job, count in rows}
     full = [job for job, limit in limits.items() if running.get(job, 0) >= limit]
-    where = "status = 'queued' AND run_at <= %s"
-    params: list[Any] = [now]
+    where = "status = 'queued'"  # queued means ready: a waiting execution is pending
+    params: list[Any] = []
     if full:
         where += f" AND job NOT IN ({', '.join(['%s'] * len(full))})"
         params += full
@@ -140,7 +158,7 @@ def claim(
             tx,
             execution_id,
             status="running",
-            attempt=_attempt_of(tx, execution_id) + 1,
+            attempt=Raw("attempt + 1"),
             worker_id=worker_id,
             lease_expires=now + lease,
             started_at=now,
@@ -156,9 +174,24 @@ def claim(
     return claimed
 
 
-def _attempt_of(tx: Transaction, execution_id: str) -> int:
-    row = tx.execute("SELECT attempt FROM executions WHERE id = %s", (execution_id,)).fetchone()
-    return int(row[0]) if row else 0
+def schedule(
+    tx: Transaction,
+    *,
+    worker_id: str,
+    capacity: int,
+    limits: Mapping[str, int],
+    now: float,
+    lease: float,
+    reap: bool = True,
+) -> tuple[list[Execution], float | None]:
+    """One pass of a service's scheduler, in one transaction: reap expired leases (when
+    ``reap``), promote what came due, claim up to ``capacity``; the claimed executions and
+    when the next ``pending`` one comes due."""
+    if reap:
+        reap_expired(tx, now)
+    promote_due(tx, now)
+    claimed = claim(tx, worker_id=worker_id, capacity=capacity, limits=limits, now=now, lease=lease)
+    return claimed, next_due(tx)
 
 
 def heartbeat(
@@ -234,6 +267,22 @@ def finish(
     if step.status == "queued":
         tx.notify("queued")
     return execution
+
+
+def finish_and_claim(
+    tx: Transaction,
+    *,
+    finished: Mapping[str, Any],
+    worker_id: str,
+    limits: Mapping[str, int],
+    now: float,
+    lease: float,
+) -> tuple[Execution | None, Execution | None]:
+    """:func:`finish` an attempt and, in the same transaction, claim the next execution for
+    the slot it frees (``None`` when none is queued): one commit per execution run."""
+    done = finish(tx, worker_id=worker_id, now=now, **finished)
+    claimed = claim(tx, worker_id=worker_id, capacity=1, limits=limits, now=now, lease=lease)
+    return done, claimed[0] if claimed else None
 
 
 def reap_expired(tx: Transaction, now: float) -> list[Execution]:

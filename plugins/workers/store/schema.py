@@ -44,6 +44,16 @@ MIGRATIONS = [
         ],
     ),
     outbox_migration(2),
+    Migration(  # claims, promotions and pruning walk an index instead of sorting the table
+        3,
+        [
+            "DROP INDEX executions_ready",
+            "CREATE INDEX executions_claim"
+            " ON executions (status, priority DESC, run_at, triggered_at, id)",
+            "CREATE INDEX executions_due ON executions (status, run_at)",
+            "CREATE INDEX executions_done ON executions (completed_at)",
+        ],
+    ),
 ]
 
 _NO_BACKOFF = Backoff()  # a lost lease is queued again at once
@@ -137,18 +147,26 @@ def _publish(tx: Transaction, execution: Execution) -> None:
     Outbox.add(tx, STREAM, "execution", execution.id, execution.stream_value())
 
 
+class Raw(str):
+    """A column's new value as SQL (``Raw("attempt + 1")``), for :func:`_update`."""
+
+
 def _update(tx: Transaction, execution_id: str, **changes: Any) -> Execution:
     """Change columns, bump the version, publish; the execution as it is now."""
-    sets = ", ".join(f"{column} = %s" for column in changes)
+    sets = ", ".join(
+        f"{column} = {value}" if isinstance(value, Raw) else f"{column} = %s"
+        for column, value in changes.items()
+    )
     values = [
         json.dumps(v) if k in ("payload", "result") and v is not None else v
         for k, v in changes.items()
+        if not isinstance(v, Raw)
     ]
-    tx.execute(
-        f"UPDATE executions SET {sets}, version = version + 1 WHERE id = %s",
+    row = tx.execute(
+        f"UPDATE executions SET {sets}, version = version + 1 WHERE id = %s RETURNING {COLUMNS}",
         (*values, execution_id),
-    )
-    execution = _one(tx, execution_id)
-    assert execution is not None
+    ).fetchone()
+    assert row is not None, f"no execution {execution_id}"
+    execution = Execution.from_row(row)
     _publish(tx, execution)
     return execution
