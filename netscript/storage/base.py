@@ -72,9 +72,14 @@ class Database(Protocol):
     def run_sync(self, work: Callable[[Transaction], T]) -> T:
         """The same, from synchronous code (scripts, tests)."""
 
-    async def wait(self, channel: str, timeout: float) -> bool:
+    def heard(self, channel: str) -> int:
+        """How many notifications of ``channel`` this process has heard so far. Take it
+        before looking at the data, pass it to :meth:`wait` as ``after``: a notification
+        that came in between is not missed."""
+
+    async def wait(self, channel: str, timeout: float, after: int | None = None) -> bool:
         """Wait until a transaction notifies ``channel`` (``True``) or ``timeout`` seconds
-        pass (``False``)."""
+        pass (``False``); at once when more than ``after`` notifications were heard."""
 
     def migrate(self, migrations: Sequence[Migration]) -> int:
         """Apply the migrations not applied yet, in order, each in its own transaction;
@@ -128,16 +133,25 @@ def apply_migrations(
 
 
 class Waiters:
-    """Coroutines waiting for channels, woken from any thread (both backends use it)."""
+    """Coroutines waiting for channels, woken from any thread (both backends use it). Each
+    channel counts its notifications, so a waiter can tell it missed one."""
 
     def __init__(self) -> None:
         self._waiting: dict[str, set[asyncio.Future[None]]] = {}
+        self._heard: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    async def wait(self, channel: str, timeout: float) -> bool:
-        """``True`` when :meth:`wake` names ``channel`` within ``timeout`` seconds."""
+    def heard(self, channel: str) -> int:
+        with self._lock:
+            return self._heard.get(channel, 0)
+
+    async def wait(self, channel: str, timeout: float, after: int | None = None) -> bool:
+        """``True`` when :meth:`wake` names ``channel`` within ``timeout`` seconds, or
+        named it more than ``after`` times already."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         with self._lock:
+            if after is not None and self._heard.get(channel, 0) != after:
+                return True
             self._waiting.setdefault(channel, set()).add(future)
         try:
             await asyncio.wait_for(future, timeout)
@@ -150,6 +164,8 @@ class Waiters:
 
     def wake(self, channels: Iterable[str]) -> None:
         with self._lock:
+            for channel in channels:
+                self._heard[channel] = self._heard.get(channel, 0) + 1
             ready = [f for channel in channels for f in self._waiting.pop(channel, set())]
         for future in ready:
             loop = future.get_loop()

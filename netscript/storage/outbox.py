@@ -172,6 +172,7 @@ class OutboxPublisher:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             started = loop.time()
+            heard = self.db.heard(CHANNEL)  # a commit from now on wakes the wait below
             try:
                 sent = await self.publish_once()
             except Exception as exc:  # the server is down, or refused: try again later
@@ -180,7 +181,7 @@ class OutboxPublisher:
                 continue
             if sent >= BATCH:
                 continue
-            waiter = asyncio.ensure_future(self.db.wait(CHANNEL, idle))
+            waiter = asyncio.ensure_future(self.db.wait(CHANNEL, idle, heard))
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import psycopg
 
 T = TypeVar("T")
+LISTEN_TIMEOUT = 10.0  # seconds a first wait() or heard() of a channel may take to LISTEN
 
 
 def shown(url: str) -> str:
@@ -82,9 +83,10 @@ class PostgresDatabase:
         )  # fmt: skip
         self._waiters = Waiters()
         self._lock = threading.Lock()
-        self._listening: set[str] = set()
+        self._listening: set[str] = set()  # LISTENed on: heard() counts every notification
+        self._asked: dict[str, threading.Event] = {}  # set once LISTENed on
+        self._control = f"{self.schema}__listen"
         self._listener: threading.Thread | None = None
-        self._listen_conn: psycopg.Connection[Any] | None = None
         self._closed = threading.Event()
 
     def run_sync(self, work: Callable[[Transaction], T]) -> T:
@@ -101,42 +103,76 @@ class PostgresDatabase:
 
     # -- notifications -------------------------------------------------------------------
 
-    async def wait(self, channel: str, timeout: float) -> bool:
+    def heard(self, channel: str) -> int:
+        name = f"{self.schema}_{channel}"
+        self._ensure_listening(name)  # from now on, every notification is counted
+        return self._waiters.heard(name)
+
+    async def wait(self, channel: str, timeout: float, after: int | None = None) -> bool:
         name = f"{self.schema}_{channel}"
         self._ensure_listening(name)
-        return await self._waiters.wait(name, timeout)
+        return await self._waiters.wait(name, timeout, after)
 
     def _ensure_listening(self, name: str) -> None:
-        import psycopg
-
+        """Return once this process LISTENs on ``name``. The listener thread issues every
+        LISTEN on its own connection; a NOTIFY on a control channel ends its wait at once,
+        so the caller waits one round trip, not a notification timeout."""
         with self._lock:
             if name in self._listening:
                 return
-            self._listening.add(name)
-            if self._listen_conn is None:
-                self._listen_conn = psycopg.connect(self.url, autocommit=True)
-                self._listen_conn.execute(f'LISTEN "{name}"')
-                self._listener = threading.Thread(
+            ready = self._asked.get(name)
+            first = ready is None
+            if ready is None:
+                ready = self._asked[name] = threading.Event()
+            starting = None
+            if self._listener is None:
+                starting = self._listener = threading.Thread(
                     target=self._listen, name=f"listen {self.schema}", daemon=True
                 )
-                self._listener.start()
-                return
-        # LISTEN on the listener's own connection, from its thread's point of view: psycopg
-        # connections are thread-safe, the statement waits for the notifies() call to yield.
-        assert self._listen_conn is not None
-        self._listen_conn.execute(f'LISTEN "{name}"')
+        if starting is not None:
+            starting.start()
+        elif first:
+            self.run_sync(lambda tx: tx.execute("SELECT pg_notify(%s, '')", (self._control,)))
+        if not ready.wait(LISTEN_TIMEOUT):
+            raise StorageError(
+                f"{shown(self.url)}: could not LISTEN on {name!r} within {LISTEN_TIMEOUT:g}s"
+            )
 
     def _listen(self) -> None:
-        conn = self._listen_conn
-        assert conn is not None
+        """The listener thread: LISTENs on what is asked, wakes the waiters of every
+        notification, and reconnects when its connection breaks (waking every waiter, as a
+        notification may have been missed meanwhile)."""
+        import psycopg
+
+        conn: psycopg.Connection[Any] | None = None
+        subscribed: set[str] = set()
         while not self._closed.is_set():
             try:
+                if conn is None:
+                    conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+                    conn.execute(f'LISTEN "{self._control}"')
+                    missed, subscribed = subscribed, set()
+                    self._waiters.wake(missed)
+                with self._lock:
+                    wanted = dict(self._asked)
+                for name in wanted.keys() - subscribed:
+                    conn.execute(f'LISTEN "{name}"')
+                    subscribed.add(name)
+                with self._lock:
+                    self._listening.update(wanted)
+                for event in wanted.values():
+                    event.set()
                 for notice in conn.notifies(timeout=0.5):
+                    if notice.channel == self._control:
+                        break  # something new to LISTEN on
                     self._waiters.wake([notice.channel])
-            except Exception:  # the connection broke: the waiters fall back on their timeouts
-                if self._closed.is_set():
-                    return
-                time.sleep(0.5)
+            except Exception:  # the connection broke: reconnect; waiters keep their timeouts
+                if conn is not None:
+                    conn.close()
+                conn = None
+                self._closed.wait(0.5)
+        if conn is not None:
+            conn.close()
 
     # -- the rest ------------------------------------------------------------------------
 
@@ -148,10 +184,8 @@ class PostgresDatabase:
 
     def close_sync(self) -> None:
         self._closed.set()
-        if self._listener is not None:
+        if self._listener is not None and self._listener.is_alive():
             self._listener.join(2.0)
-        if self._listen_conn is not None:
-            self._listen_conn.close()
         self._pool.close()
 
 

@@ -234,8 +234,11 @@ class SQLiteDatabase:
         self._submit(_Request(work, future, None))
         return future.result()
 
-    async def wait(self, channel: str, timeout: float) -> bool:
-        return await self._waiters.wait(channel, timeout)
+    def heard(self, channel: str) -> int:
+        return self._waiters.heard(channel)
+
+    async def wait(self, channel: str, timeout: float, after: int | None = None) -> bool:
+        return await self._waiters.wait(channel, timeout, after)
 
     def migrate(self, migrations: Sequence[Migration]) -> int:
         return apply_migrations(self, migrations, time.time)

@@ -75,6 +75,8 @@ class Engine:
         next_reap = 0.0
         due: float | None = None
         while not self._stopping.is_set():
+            heard = self.db.heard("queued")  # a trigger from now on wakes the sleep below
+            self._wake.clear()  # and so does a slot that frees from now on
             now = self.clock()
             free = self.runner.size - len(self._lanes)
             reap = now >= next_reap
@@ -99,21 +101,20 @@ class Engine:
             wait = min(self.settings.poll, max(0.0, next_reap - self.clock()))
             if due is not None:
                 wait = max(0.0, min(wait, due - self.clock()))
-            await self._sleep(wait, queued=self.runner.size > len(self._lanes))
+            await self._sleep(wait, heard if self.runner.size > len(self._lanes) else None)
 
-    async def _sleep(self, seconds: float, *, queued: bool) -> None:
-        """Until a wake-up (a trigger when ``queued``; a freed slot, also one that freed
-        while busy) or ``seconds`` pass."""
+    async def _sleep(self, seconds: float, heard: int | None) -> None:
+        """Until a wake-up (a freed slot; a trigger after the ``heard``-th, unless ``None``:
+        no slot is free) or ``seconds`` pass."""
         waiters: list[asyncio.Future[bool]] = [
             asyncio.ensure_future(self._wake.wait()),
             asyncio.ensure_future(self._stopping.wait()),
         ]
-        if queued:
-            waiters.append(asyncio.ensure_future(self.db.wait("queued", seconds)))
+        if heard is not None:
+            waiters.append(asyncio.ensure_future(self.db.wait("queued", seconds, heard)))
         await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
-        self._wake.clear()
 
     def _start_lane(self, execution: store.Execution) -> None:
         lane = asyncio.create_task(self._lane(execution), name=f"lane {execution.id}")
@@ -200,8 +201,10 @@ class Engine:
 
     async def _listen(self) -> None:
         """Cancel requests: checked at once when one is made (any service's)."""
+        heard = self.db.heard("cancel")
         while not self._stopping.is_set():
-            if await self.db.wait("cancel", self.settings.poll):
+            if await self.db.wait("cancel", self.settings.poll, heard):
+                heard = self.db.heard("cancel")
                 await self._renew()
 
     async def _housekeeping(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,6 +85,23 @@ def test_a_notification_wakes_a_waiter_after_the_commit(db: Database) -> None:
     assert (quiet, woken, rows) == (False, True, 1)
 
 
+def test_a_notification_between_a_look_and_a_wait_is_not_missed(db: Database) -> None:
+    db.migrate(MIGRATIONS)
+
+    async def scenario() -> tuple[bool, bool, float]:
+        heard = db.heard("items")  # then look at the data...
+        await db.run(lambda tx: tx.notify("items"))  # ...a commit notifies meanwhile...
+        started = time.monotonic()
+        woken = await db.wait("items", 10, after=heard)  # ...so the wait returns at once
+        quick = time.monotonic() - started
+        quiet = await db.wait("items", 0.2, after=db.heard("items"))  # nothing new: waits
+        return woken, quiet, quick
+
+    woken, quiet, quick = run(scenario())
+    assert woken and not quiet
+    assert quick < 1.0
+
+
 def test_postgres_schemas_keep_plugins_apart(postgres: Cluster, tmp_path: Path) -> None:
     url = postgres.database(f"t{uuid.uuid4().hex[:12]}")
     one = open_database(url, schema="one", folder=tmp_path)
@@ -105,6 +123,38 @@ def test_postgres_schemas_keep_plugins_apart(postgres: Cluster, tmp_path: Path) 
     finally:
         one.close_sync()  # type: ignore[attr-defined]
         two.close_sync()  # type: ignore[attr-defined]
+
+
+def test_postgres_listens_quickly_and_survives_a_broken_listener(
+    postgres: Cluster, tmp_path: Path
+) -> None:
+    url = postgres.database(f"t{uuid.uuid4().hex[:12]}")
+    db = open_database(url, schema="things", folder=tmp_path)
+    try:
+        db.heard("first")  # the listener now waits for notifications...
+        started = time.monotonic()
+        heard = db.heard("second")  # ...and LISTENs on another channel without waiting out
+        assert time.monotonic() - started < 0.3
+
+        def terminate(tx: Transaction) -> int:
+            rows = tx.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE query LIKE 'LISTEN%%' AND pid <> pg_backend_pid()"
+            ).fetchall()
+            return len(rows)
+
+        async def scenario() -> tuple[bool, bool]:
+            assert await db.run(terminate) == 1  # the listener's connection breaks
+            # a notification may have been missed meanwhile: the reconnect wakes the waiter
+            missed = await db.wait("second", 10, after=heard)
+            heard_now = db.heard("second")
+            waiter = asyncio.ensure_future(db.wait("second", 10, after=heard_now))
+            await db.run(lambda tx: tx.notify("second"))  # and the new connection hears
+            return missed, await waiter
+
+        assert run(scenario()) == (True, True)
+    finally:
+        db.close_sync()  # type: ignore[attr-defined]
 
 
 def test_bad_urls_are_one_line(tmp_path: Path) -> None:

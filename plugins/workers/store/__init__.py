@@ -4,8 +4,9 @@ several workers services). Every function is one transaction's work and takes th
 
 Every change bumps the execution's ``version`` and writes its new state to the outbox in
 the same transaction; the stream ``/workers/executions`` converges to this table.
-Claims are serialised across services (a transaction-level advisory lock with PostgreSQL;
-SQLite has one writer), so per-job concurrency limits hold exactly.
+With PostgreSQL, services claim side by side (``FOR UPDATE SKIP LOCKED``); when some job
+has a concurrency limit, claims are serialised instead (a transaction-level advisory
+lock), so the limits hold exactly across services. SQLite has one writer.
 """
 
 from __future__ import annotations

@@ -124,8 +124,12 @@ def claim(
     oldest; never more running executions of a job than its limit, across all services."""
     if capacity <= 0:
         return []
+    suffix = ""
     if tx.dialect == "postgres":
-        tx.execute("SELECT pg_advisory_xact_lock(%s)", (CLAIM_LOCK,))
+        if limits:  # counting what runs must see every other claim: one claim at a time
+            tx.execute("SELECT pg_advisory_xact_lock(%s)", (CLAIM_LOCK,))
+        else:  # no limit to count: services claim side by side, each skipping the others'
+            suffix = " FOR UPDATE SKIP LOCKED"
     running: dict[str, int] = {}
     if limits:
         rows = tx.execute(
@@ -140,8 +144,8 @@ def claim(
         params += full
     candidates = tx.execute(
         f"SELECT id, job FROM executions WHERE {where}"
-        " ORDER BY priority DESC, run_at, triggered_at, id LIMIT %s",
-        (*params, capacity * 4),
+        f" ORDER BY priority DESC, run_at, triggered_at, id LIMIT %s{suffix}",
+        (*params, capacity * 4 if limits else capacity),
     ).fetchall()
     chosen: list[str] = []
     for execution_id, job in candidates:

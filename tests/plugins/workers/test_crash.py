@@ -113,8 +113,12 @@ def crash_and_check(tmp_path: Path, settings: dict[str, Any], victim: str) -> No
             and a["outcome"] == "lost"
             and _seconds(a["startedAt"]) <= killed_at
         }
-        assert again <= interrupted, f"re-run but not running at the kill: {again - interrupted}"
-        assert interrupted <= again, f"interrupted but not run again: {interrupted - again}"
+        assert again <= interrupted, (
+            f"re-run but not running at the kill: {again - interrupted}, killed at {killed_at},"
+            f" victim {before}: {[final[i]['attempts'] for i in again - interrupted]}\n{up.output}"
+        )
+        # (one claimed but not yet begun at the kill ran only once); no attempt ran twice
+        assert all(runs[i] <= len(final[i]["attempts"]) for i in ids), (runs, final)
 
         def converged() -> bool:
             found = materialized(reader)

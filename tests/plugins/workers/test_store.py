@@ -267,9 +267,13 @@ def test_listing_counts_and_pruning(db: Database) -> None:
     assert outbox(db)[-1] is None  # the deletes are published too
 
 
-def test_two_services_never_claim_one_execution(postgres: Cluster, tmp_path: Path) -> None:
-    """Sharing a queue is PostgreSQL's (one SQLite file is one service's)."""
-    database_url = postgres.database("shared_queue")
+@pytest.mark.parametrize("limits", [{}, {"limited": 100}], ids=["skip-locked", "claim-lock"])
+def test_two_services_never_claim_one_execution(
+    postgres: Cluster, tmp_path: Path, limits: dict[str, int]
+) -> None:
+    """Sharing a queue is PostgreSQL's (one SQLite file is one service's): side by side
+    with SKIP LOCKED, or one at a time when a limit must be counted."""
+    database_url = postgres.database(f"shared_queue_{len(limits)}")
     services = [open_database(database_url, schema="workers", folder=tmp_path) for _ in range(2)]
     services[0].migrate(store.MIGRATIONS)
     try:
@@ -279,9 +283,7 @@ def test_two_services_never_claim_one_execution(postgres: Cluster, tmp_path: Pat
         def drain(db: Database, worker: str) -> list[str]:
             got: list[str] = []
             for _ in range(40):
-                got += [
-                    e.id for e in claim(db, T0, capacity=3, worker=worker, limits={"limited": 100})
-                ]
+                got += [e.id for e in claim(db, T0, capacity=3, worker=worker, limits=limits)]
             return got
 
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
