@@ -196,18 +196,14 @@ async def trigger_execution(engine: Engine, name: str, raw: bytes) -> tuple[int,
     except ValidationError as exc:
         return 422, _error_body("invalid-payload", _condense(exc))
     window = engine.settings.idempotency_hours * 3600
-    execution, deduplicated = await engine.db.run(
-        lambda tx: store.trigger(
-            tx,
-            job,
-            payload=data.payload,
-            now=time.time(),
-            idempotency_key=data.idempotency_key,
-            priority=data.priority,
-            delay=data.delay,
-            correlation_id=data.correlation_id,
-            window=window,
-        )
+    execution, deduplicated = await engine.trigger(
+        job,
+        payload=data.payload,
+        idempotency_key=data.idempotency_key,
+        priority=data.priority,
+        delay=data.delay,
+        correlation_id=data.correlation_id,
+        window=window,
     )
     body = {"executionId": execution.id, "status": execution.status, "deduplicated": deduplicated}
     return (200 if deduplicated else 202), body

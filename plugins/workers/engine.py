@@ -22,7 +22,7 @@ from typing import Any
 from netscript import Database, OutboxPublisher
 
 from . import store
-from .jobs import JobRegistry
+from .jobs import JobRegistry, JobSpec
 from .producer import SCHEMAS, publish_jobs
 from .runner import JobRunner, Outcome
 from .settings import WorkersSettings
@@ -54,6 +54,7 @@ class Engine:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._lanes: set[asyncio.Task[None]] = set()  # one per busy slot
+        self._reserved = 0  # slots a trigger's transaction may claim
         self.outbox = OutboxPublisher(db, SCHEMAS, f"workers-{self.worker_id}")
 
     async def start(self) -> None:
@@ -78,7 +79,7 @@ class Engine:
             heard = self.db.heard("queued")  # a trigger from now on wakes the sleep below
             self._wake.clear()  # and so does a slot that frees from now on
             now = self.clock()
-            free = self.runner.size - len(self._lanes)
+            free = self._free()
             reap = now >= next_reap
             if free > 0 or reap or (due is not None and due <= now):
                 if reap:
@@ -101,7 +102,7 @@ class Engine:
             wait = min(self.settings.poll, max(0.0, next_reap - self.clock()))
             if due is not None:
                 wait = max(0.0, min(wait, due - self.clock()))
-            await self._sleep(wait, heard if self.runner.size > len(self._lanes) else None)
+            await self._sleep(wait, heard if self._free() > 0 else None)
 
     async def _sleep(self, seconds: float, heard: int | None) -> None:
         """Until a wake-up (a freed slot; a trigger after the ``heard``-th, unless ``None``:
@@ -115,6 +116,35 @@ class Engine:
         await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
+
+    def _free(self) -> int:
+        """Slots neither running a lane nor reserved by a trigger's transaction."""
+        return self.runner.size - len(self._lanes) - self._reserved
+
+    async def trigger(self, job: JobSpec, **options: Any) -> tuple[store.Execution, bool]:
+        """A new execution of ``job`` (see :func:`store.trigger`): when slots are free,
+        claimed in the same transaction and started at once (the slots are reserved
+        meanwhile, so the scheduler does not claim them too)."""
+        reserve = 0 if self._stopping.is_set() else max(self._free(), 0)
+        self._reserved += reserve
+        try:
+            execution, deduplicated, claimed = await self.db.run(
+                lambda tx: store.trigger_and_claim(
+                    tx,
+                    job,
+                    worker_id=self.worker_id,
+                    capacity=reserve,
+                    limits=self.jobs.limits(),
+                    lease=self.settings.lease,
+                    now=self.clock(),
+                    **options,
+                )
+            )
+        finally:
+            self._reserved -= reserve
+        for each in claimed:
+            self._start_lane(each)
+        return execution, deduplicated
 
     def _start_lane(self, execution: store.Execution) -> None:
         lane = asyncio.create_task(self._lane(execution), name=f"lane {execution.id}")

@@ -24,6 +24,7 @@ from .running import (
     running_of,
     schedule,
     trigger,
+    trigger_and_claim,
 )
 from .schema import MIGRATIONS, SCHEMA, STREAM, Execution, iso
 
@@ -51,4 +52,5 @@ __all__ = [
     "running_of",
     "schedule",
     "trigger",
+    "trigger_and_claim",
 ]

@@ -38,10 +38,11 @@ def trigger(
     delay: float = 0.0,
     correlation_id: str | None = None,
     window: float = 24 * 3600.0,
+    notify: bool = True,
 ) -> tuple[Execution, bool]:
     """A new execution of ``job``, or, for an ``idempotency_key`` seen for this job within
     ``window`` seconds, the existing one (whatever its payload or state): ``(execution,
-    deduplicated)``."""
+    deduplicated)``. A new queued one notifies ``queued`` unless not ``notify``."""
     execution_id = uuid.uuid4().hex
     if idempotency_key is not None:
         claimed = tx.execute(
@@ -83,8 +84,35 @@ def trigger(
     ).fetchone()
     execution = Execution.from_row(row)
     _publish(tx, execution)
-    tx.notify("queued")
+    if notify:
+        tx.notify("queued")
     return execution, False
+
+
+def trigger_and_claim(
+    tx: Transaction,
+    job: JobSpec,
+    *,
+    worker_id: str,
+    capacity: int,
+    limits: Mapping[str, int],
+    lease: float,
+    now: float,
+    **options: Any,
+) -> tuple[Execution, bool, list[Execution]]:
+    """:func:`trigger` and, in the same transaction, :func:`claim` up to ``capacity`` (the
+    triggering service's free slots), so an idle service starts a new execution without a
+    second commit. The claim takes the queue in its usual order, so what it takes need
+    not be the new execution; other services hear ``queued`` only when the new one is
+    left queued."""
+    execution, deduplicated = trigger(tx, job, now=now, notify=False, **options)
+    if deduplicated or execution.status != "queued":
+        return execution, deduplicated, []
+    claimed = claim(tx, worker_id=worker_id, capacity=capacity, limits=limits, now=now, lease=lease)
+    taken = next((c for c in claimed if c.id == execution.id), None)
+    if taken is None:
+        tx.notify("queued")
+    return taken or execution, False, claimed
 
 
 def promote_due(tx: Transaction, now: float) -> list[Execution]:

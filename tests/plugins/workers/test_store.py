@@ -3,6 +3,7 @@ explicitly (no clock, no sleep)."""
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import json
 from collections.abc import Iterator
@@ -136,6 +137,37 @@ def test_a_job_never_runs_more_than_its_limit_at_once(db: Database) -> None:
     [next_one] = claim(db, T0 + 1, capacity=10, limits={"limited": 2})
     assert next_one.job == "limited"
     assert other.id in {e.id for e in first}
+
+
+def test_a_trigger_claims_for_its_free_slots_in_the_queue_order(db: Database) -> None:
+    spec, urgent = job(concurrency=1), job("urgent", priority=5)
+
+    def trigger_and_claim(
+        spec: JobSpec, capacity: int, **options: Any
+    ) -> tuple[store.Execution, bool, list[store.Execution], bool]:
+        async def go() -> tuple[store.Execution, bool, list[store.Execution], bool]:
+            heard = db.heard("queued")
+            made = await db.run(
+                lambda tx: store.trigger_and_claim(
+                    tx, spec, worker_id="w1", capacity=capacity, limits={"charge": 1},
+                    lease=LEASE, now=T0, payload={}, **options,
+                )
+            )  # fmt: skip
+            return (*made, await db.wait("queued", 0.5, after=heard))
+
+        return asyncio.run(go())
+
+    first, _, claimed, told = trigger_and_claim(spec, 1)  # idle: started in the same commit
+    assert (first.status, [c.id for c in claimed], told) == ("running", [first.id], False)
+    second, _, claimed, told = trigger_and_claim(spec, 1)  # its job is at its limit
+    assert (second.status, claimed, told) == ("queued", [], True)  # others are told
+    trigger(db, urgent)
+    third, _, claimed, told = trigger_and_claim(spec, 1)  # the queue's order: urgent first
+    assert (third.status, [c.job for c in claimed], told) == ("queued", ["urgent"], True)
+    again, deduplicated, claimed, _ = trigger_and_claim(spec, 1, idempotency_key="k")
+    repeat, deduplicated, claimed, told = trigger_and_claim(spec, 1, idempotency_key="k")
+    assert (repeat.id, deduplicated, claimed, told) == (again.id, True, [], False)
+    assert trigger_and_claim(spec, 1, delay=10)[0].status == "pending"
 
 
 def test_a_lost_lease_requeues_and_counts_the_attempt(db: Database) -> None:
