@@ -48,12 +48,20 @@ class _Tx:
     def __init__(self, conn: psycopg.Connection[Any], schema: str) -> None:
         self._conn = conn
         self._schema = schema
+        self.channels: set[str] = set()  # notified once, just before the commit
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         return self._conn.execute(sql, tuple(params))
 
     def notify(self, channel: str) -> None:
-        self._conn.execute("SELECT pg_notify(%s, '')", (f"{self._schema}_{channel}",))
+        self.channels.add(f"{self._schema}_{channel}")
+
+    def send_notifications(self) -> None:
+        """One statement for every channel this transaction notified (PostgreSQL delivers
+        them at the commit, and only then)."""
+        if self.channels:
+            calls = ", ".join(["pg_notify(%s, '')"] * len(self.channels))
+            self._conn.execute(f"SELECT {calls}", sorted(self.channels))
 
 
 class PostgresDatabase:
@@ -94,7 +102,10 @@ class PostgresDatabase:
 
         try:
             with self._pool.connection() as conn, conn.transaction():
-                return work(_Tx(conn, self.schema))
+                tx = _Tx(conn, self.schema)
+                result = work(tx)
+                tx.send_notifications()
+                return result
         except psycopg.OperationalError as exc:
             raise StorageError(f"{shown(self.url)}: {_first_line(exc)}") from None
 

@@ -158,6 +158,8 @@ def claim(
             tx.execute("SELECT pg_advisory_xact_lock(%s)", (CLAIM_LOCK,))
         else:  # no limit to count: services claim side by side, each skipping the others'
             suffix = " FOR UPDATE SKIP LOCKED"
+    if not limits:  # one statement: take the first ``capacity`` of the queue
+        return _claim_first(tx, worker_id, capacity, now + lease, now, suffix)
     running: dict[str, int] = {}
     if limits:
         rows = tx.execute(
@@ -203,6 +205,33 @@ def claim(
             (execution_id, execution.attempt, worker_id, now),
         )
         claimed.append(execution)
+    return claimed
+
+
+def _claim_first(
+    tx: Transaction, worker_id: str, capacity: int, lease_expires: float, now: float, lock: str
+) -> list[Execution]:
+    rows = tx.execute(
+        "UPDATE executions SET status = 'running', attempt = attempt + 1, worker_id = %s,"
+        " lease_expires = %s, started_at = %s, completed_at = NULL, cancel_requested = 0,"
+        " version = version + 1"
+        " WHERE id IN (SELECT id FROM executions WHERE status = 'queued'"
+        f" ORDER BY priority DESC, run_at, triggered_at, id LIMIT %s{lock})"
+        f" RETURNING {COLUMNS}",
+        (worker_id, lease_expires, now, capacity),
+    ).fetchall()
+    claimed = sorted(
+        (Execution.from_row(row) for row in rows),
+        key=lambda e: (-e.priority, e.run_at, e.triggered_at, e.id),
+    )
+    if claimed:
+        values = ", ".join(["(%s, %s, %s, %s)"] * len(claimed))
+        tx.execute(
+            f"INSERT INTO attempts (execution_id, attempt, worker_id, started_at) VALUES {values}",
+            [v for e in claimed for v in (e.id, e.attempt, worker_id, now)],
+        )
+    for execution in claimed:
+        _publish(tx, execution)
     return claimed
 
 
