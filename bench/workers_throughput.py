@@ -592,6 +592,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--json", type=Path, default=RESULTS_DIR / "workers_throughput.json")
     args = parser.parse_args()
+    # a SIGTERM (timeout, kill PID) unwinds like ^C, so every process and the cluster end
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     wanted = args.systems.split(",")
     root = Path(tempfile.mkdtemp(prefix="bench-workers-"))
     cluster = None
