@@ -131,9 +131,14 @@ class Http:
         self.port = port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.used = 0.0
 
     async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
-        if self.writer is None or self.writer.is_closing():
+        # the server closes a connection idle for its keep-alive timeout (hypercorn: 5 s):
+        # one idle for 2 s is replaced before it is used, never retried after
+        idle = time.monotonic() - self.used > 2.0
+        if self.writer is None or self.writer.is_closing() or idle:
+            self.close()
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         assert self.reader is not None
         head = (
@@ -147,11 +152,14 @@ class Http:
         for line in header.split(b"\r\n"):
             if line.lower().startswith(b"content-length:"):
                 length = int(line.split(b":", 1)[1])
-        return status, await self.reader.readexactly(length)
+        answer = await self.reader.readexactly(length)
+        self.used = time.monotonic()
+        return status, answer
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+            self.writer = None
 
 
 # -- the systems --------------------------------------------------------------------------
