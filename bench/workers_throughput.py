@@ -148,12 +148,17 @@ class Http:
         self.writer.write(head.encode() + body)
         header = await self.reader.readuntil(b"\r\n\r\n")
         status = int(header[9:12])
-        length = 0
+        length, closing = 0, False
         for line in header.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
+            lowered = line.lower()
+            if lowered.startswith(b"content-length:"):
                 length = int(line.split(b":", 1)[1])
+            elif lowered.startswith(b"connection:") and b"close" in lowered:
+                closing = True  # hypercorn closes after keep_alive_max_requests (1,000)
         answer = await self.reader.readexactly(length)
         self.used = time.monotonic()
+        if closing:
+            self.close()
         return status, answer
 
     def close(self) -> None:
