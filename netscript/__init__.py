@@ -44,6 +44,13 @@ _WHERE = {
     "plugin_settings": "netscript.service",
     "plugin_state_dir": "netscript.service",
     "serve": "netscript.service",
+    "serve_async": "netscript.service",
+    "plugin_api": "netscript.webapi",
+    "CamelModel": "netscript.webapi",
+    "ErrorBody": "netscript.webapi",
+    "json_reply": "netscript.webapi",
+    "json_error": "netscript.webapi",
+    "describe_errors": "netscript.webapi",
     "LoopbackGuard": "netscript.guard",
     "lazy": "netscript.helpers",
     "env_port": "netscript.helpers",
@@ -52,6 +59,10 @@ _WHERE = {
     "PermanentError": "netscript.plugins.workers.jobs",
     "WorkersClient": "netscript.plugins.workers.client",
     "WorkersError": "netscript.plugins.workers.client",
+    # the sagas plugin's public side: what a saga is written with
+    "Saga": "netscript.plugins.sagas.definitions",
+    "Step": "netscript.plugins.sagas.definitions",
+    "SagaContext": "netscript.plugins.sagas.definitions",
     # a plugin's storage: SQLite or PostgreSQL, migrations, the outbox
     "open_database": "netscript.storage",
     "Database": "netscript.storage",
@@ -94,6 +105,7 @@ _WHERE = {
 
 __all__ = [
     "App",
+    "CamelModel",
     "Change",
     "ChangeEvent",
     "CollectionDefinition",
@@ -103,6 +115,7 @@ __all__ = [
     "Database",
     "Dependency",
     "DurableStreamProducer",
+    "ErrorBody",
     "Health",
     "HealthProbe",
     "HostError",
@@ -122,7 +135,10 @@ __all__ = [
     "ResourceStatus",
     "RestartPolicy",
     "RunContext",
+    "Saga",
+    "SagaContext",
     "StateSchema",
+    "Step",
     "StorageError",
     "StreamBufferFull",
     "StreamClosedError",
@@ -141,20 +157,25 @@ __all__ = [
     "define_stream_consumer",
     "define_stream_producer",
     "define_stream_schema",
+    "describe_errors",
     "env_port",
     "get_streams_auth",
     "get_streams_url",
     "hookimpl",
     "hookspec",
     "inspect_stream_topic",
+    "json_error",
+    "json_reply",
     "lazy",
     "load_app",
     "open_database",
     "open_stream_view",
     "outbox_migration",
+    "plugin_api",
     "plugin_settings",
     "plugin_state_dir",
     "serve",
+    "serve_async",
 ]
 
 if TYPE_CHECKING:
@@ -175,6 +196,7 @@ if TYPE_CHECKING:
     from netscript.host.markers import hookimpl, hookspec
     from netscript.host.model import App, LoadedPlugin, Resource
     from netscript.orchestrator.states import Health, ResourceState, ResourceStatus
+    from netscript.plugins.sagas.definitions import Saga, SagaContext, Step
     from netscript.plugins.streams.core import (
         Change,
         ChangeEvent,
@@ -202,9 +224,17 @@ if TYPE_CHECKING:
     )
     from netscript.plugins.workers.client import WorkersClient, WorkersError
     from netscript.plugins.workers.jobs import JobContext, PermanentError
-    from netscript.service import plugin_settings, plugin_state_dir, serve
+    from netscript.service import plugin_settings, plugin_state_dir, serve, serve_async
     from netscript.storage import Database, Migration, StorageError, Transaction, open_database
     from netscript.storage.outbox import Outbox, OutboxPublisher, outbox_migration
+    from netscript.webapi import (
+        CamelModel,
+        ErrorBody,
+        describe_errors,
+        json_error,
+        json_reply,
+        plugin_api,
+    )
 
 
 def __getattr__(name: str) -> Any:

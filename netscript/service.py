@@ -11,6 +11,7 @@ the defaults.
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -108,6 +109,29 @@ def serve(
     :param hypercorn: further ``hypercorn.config.Config`` attributes.
     """
     import asyncio
+
+    asyncio.run(serve_async(app, port=port, allowed_origins=allowed_origins, **hypercorn))
+
+
+async def serve_async(
+    app: ASGIApp,
+    *,
+    port: int | None = None,
+    allowed_origins: tuple[str, ...] = (),
+    started: Callable[[int], Awaitable[None]] | None = None,
+    stopping: Callable[[], Awaitable[None]] | None = None,
+    **hypercorn: Any,
+) -> None:
+    """:func:`serve` from a running event loop, with the service's own start and stop: the
+    server answers (``/health`` first) while ``started(port)`` runs; on SIGTERM or SIGINT,
+    ``stopping()`` runs while it still answers, then the requests in flight finish.
+
+    Example::
+
+        async def main() -> None:
+            await serve_async(app, started=lambda port: engine.start(), stopping=engine.stop)
+    """
+    import asyncio
     import signal
 
     from hypercorn.asyncio import serve as hypercorn_serve
@@ -127,12 +151,24 @@ def serve(
     for key, value in hypercorn.items():
         setattr(config, key, value)
     guarded = LoopbackGuard(app, allowed_origins=allowed_origins)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await hypercorn_serve(guarded, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
-
-    asyncio.run(main())
+    stop, shutdown = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    server = asyncio.create_task(
+        hypercorn_serve(guarded, config, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
+    )
+    try:
+        if started is not None:
+            await started(port)
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({stopped, server}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if server.done():  # it could not serve (the port is taken, say): say why
+            server.result()
+            return
+        if stopping is not None:
+            await stopping()
+    finally:
+        shutdown.set()
+        await server

@@ -7,7 +7,6 @@ and serves its API on ``127.0.0.1:$PORT`` behind the platform's guard. SIGTERM d
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -38,10 +37,7 @@ def main() -> int:
 async def _serve(db: Database, jobs: JobRegistry, settings: WorkersSettings) -> int:
     import os
 
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
-    from netscript import LoopbackGuard
+    from netscript import serve_async
 
     from .api import create_app
     from .engine import Engine
@@ -49,26 +45,22 @@ async def _serve(db: Database, jobs: JobRegistry, settings: WorkersSettings) -> 
 
     engine = Engine(db, jobs, settings)
     app = create_app(engine, max_body=settings.max_payload_bytes)
-    port = int(os.environ.get("PORT") or os.environ.get("WORKERS_PORT") or 8091)
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    config.accesslog = None
-    config.graceful_timeout = 2.0
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    asgi = LoopbackGuard(TriggerFastPath(app, engine, max_body=settings.max_payload_bytes))  # type: ignore[arg-type]
-    server = asyncio.create_task(serve(asgi, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
-    await engine.start()
-    print(
-        f"workers: {len(engine.jobs.jobs)} jobs, concurrency {engine.runner.size}, "
-        f"store {db.dialect}, listening on http://127.0.0.1:{port}",
-        flush=True,
+
+    async def started(port: int) -> None:
+        await engine.start()
+        print(
+            f"workers: {len(engine.jobs.jobs)} jobs, concurrency {engine.runner.size}, "
+            f"store {db.dialect}, listening on http://127.0.0.1:{port}",
+            flush=True,
+        )
+
+    await serve_async(
+        TriggerFastPath(app, engine, max_body=settings.max_payload_bytes),  # type: ignore[arg-type]
+        port=int(os.environ.get("PORT") or os.environ.get("WORKERS_PORT") or 8091),
+        started=started,
+        stopping=lambda: engine.stop(settings.drain),
+        graceful_timeout=2.0,
     )
-    await stop.wait()
-    await engine.stop(settings.drain)
-    await server
     await db.close()
     print("workers: stopped", flush=True)
     return 0

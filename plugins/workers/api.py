@@ -13,22 +13,14 @@ bytes (quart-schema only documents it).
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.alias_generators import to_camel
-from quart import Quart, Response, request
-from quart_schema import (
-    Info,
-    QuartSchema,
-    RequestSchemaValidationError,
-    document_request,
-    document_response,
-    validate_querystring,
-)
-from werkzeug.exceptions import HTTPException
+from pydantic import Field, ValidationError
+from quart import Quart, request
+from quart_schema import document_request, document_response, validate_querystring
+
+from netscript import CamelModel, ErrorBody, describe_errors, json_error, json_reply, plugin_api
 
 from . import store
 from .engine import Engine
@@ -36,8 +28,7 @@ from .engine import Engine
 PREFIX = "/api/v1/workers"
 
 
-class _Camel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+_Camel = CamelModel
 
 
 class TriggerRequest(_Camel):
@@ -63,53 +54,18 @@ class ExecutionQuery(_Camel):
     cursor: str | None = None
 
 
-class ErrorBody(BaseModel):
-    error: dict[str, str]
-
-
-def reply(body: Any, status: int = 200) -> Response:
-    """``body`` as a JSON response."""
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    return Response(text, status, mimetype="application/json")
-
-
-def error(status: int, code: str, message: str) -> Response:
-    return reply(_error_body(code, message), status)
+reply, error = json_reply, json_error
 
 
 def create_app(engine: Engine, *, max_body: int) -> Quart:
     """The service's Quart app, on ``engine``."""
-    app = Quart("netscript.workers")
-    app.config["MAX_CONTENT_LENGTH"] = max_body
-    QuartSchema(
-        app,
-        info=Info(title="NetScript workers", version="1"),
-        swagger_ui_path="/docs",
-        redoc_ui_path=None,
-        scalar_ui_path=None,
+    app = plugin_api(
+        "netscript.workers",
+        "NetScript workers",
+        max_body=max_body,
+        ready=lambda: engine.info() if engine.ready.is_set() else None,
     )
     db, jobs = engine.db, engine.jobs
-
-    @app.errorhandler(RequestSchemaValidationError)
-    async def invalid(exc: RequestSchemaValidationError) -> Any:
-        return error(422, "invalid-request", _condense(exc.validation_error))
-
-    @app.errorhandler(HTTPException)
-    async def http_error(exc: HTTPException) -> Any:
-        code = {413: "too-large", 404: "not-found", 405: "method-not-allowed"}.get(
-            exc.code or 500, "http-error"
-        )
-        return error(exc.code or 500, code, exc.description or str(exc))
-
-    @app.get("/health")
-    async def health() -> Any:
-        return reply({"status": "ok"})
-
-    @app.get("/health/ready")
-    async def ready() -> Any:
-        if not engine.ready.is_set():
-            return error(503, "starting", "the store or the job processes are not ready yet")
-        return reply({"status": "ready", **engine.info()})
 
     @app.get(f"{PREFIX}/jobs")
     async def list_jobs() -> Any:
@@ -218,10 +174,4 @@ def _job(job: Any, counts: dict[str, int]) -> dict[str, Any]:
     return {**summary, "maxAttempts": job.max_attempts, "counts": counts}
 
 
-def _condense(exc: Any) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}" for e in errors()
-        )
-    return str(exc)
+_condense = describe_errors

@@ -157,11 +157,17 @@ class WorkersClient:
                 left = deadline - loop.time()
                 if left <= 0:
                     raise TimeoutError(f"execution {execution_id} not final within {timeout:g}s")
-                response = await streams.get(
-                    stream,
-                    params={"offset": offset, "live": "long-poll"},
-                    timeout=httpx.Timeout(min(left, 30.0) + 5.0),
-                )
+                try:  # a long poll outlives a short deadline: the deadline ends it
+                    async with asyncio.timeout(left):
+                        response = await streams.get(
+                            stream,
+                            params={"offset": offset, "live": "long-poll"},
+                            timeout=httpx.Timeout(min(left, 30.0) + 5.0),
+                        )
+                except TimeoutError:
+                    continue
+                except httpx.TimeoutException:  # the server kept the poll open too long
+                    continue
                 offset = response.headers.get("Stream-Next-Offset", offset)
                 if response.status_code != 200:
                     continue

@@ -81,7 +81,9 @@ def test_an_unknown_builtin_name_lists_the_builtins(project: Project) -> None:
     with pytest.raises(HostError) as caught:
         import_plugin("wrokers", _config(project))
     message = str(caught.value)
-    assert "no built-in plugin of that name (built-ins: streams" in message
+    known = ", ".join(builtin_names())
+    assert f"no built-in plugin of that name (built-ins: {known});" in message
+    assert "streams" in known
     assert "'./wrokers'" in message
 
 
