@@ -38,7 +38,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 APPS = {
-    "default": (REPO / "netscript.config.py", ["streams", "workers"]),
+    "default": (REPO / "netscript.config.py", ["streams", "workers", "sagas"]),
     "fixture": (REPO / "tests" / "fixtures" / "netscript.config.py", ["streams", "alpha", "beta"]),
 }
 UP_LINE = re.compile(r"all (\d+) resources up")
@@ -142,14 +142,16 @@ def time_by_hand(names: list[str], timeout: float) -> float:
                     str(data / "streams"),
                 ]
                 checks[name] = f"{streams}/health/ready"
-            elif name == "workers":  # as `netscript up` would: the app's jobs, its own folder
+            elif name in ("workers", "sagas"):  # as `netscript up` would: the app, own folder
                 env.update(
                     services__streams__http__0=streams,
                     NETSCRIPT_APP_CONFIG=str(REPO / "netscript.config.py"),
-                    NETSCRIPT_PLUGIN="workers",
-                    NETSCRIPT_PLUGIN_STATE_DIR=str(data / "workers"),
+                    NETSCRIPT_PLUGIN=name,
+                    NETSCRIPT_PLUGIN_STATE_DIR=str(data / name),
                 )
-                argv = [sys.executable, "-m", "netscript.plugins.workers"]
+                if "workers" in ports:
+                    env["services__workers__http__0"] = f"http://127.0.0.1:{ports['workers']}"
+                argv = [sys.executable, "-m", f"netscript.plugins.{name}"]
                 checks[name] = f"http://127.0.0.1:{ports[name]}/health/ready"
             else:
                 env["services__streams__http__0"] = streams

@@ -46,6 +46,7 @@ _WHERE = {
     "serve": "netscript.service",
     "serve_async": "netscript.service",
     "plugin_api": "netscript.webapi",
+    "wait_for_entity": "netscript.follow",
     "CamelModel": "netscript.webapi",
     "ErrorBody": "netscript.webapi",
     "json_reply": "netscript.webapi",
@@ -63,6 +64,8 @@ _WHERE = {
     "Saga": "netscript.plugins.sagas.definitions",
     "Step": "netscript.plugins.sagas.definitions",
     "SagaContext": "netscript.plugins.sagas.definitions",
+    "SagasClient": "netscript.plugins.sagas.client",
+    "SagasError": "netscript.plugins.sagas.client",
     # a plugin's storage: SQLite or PostgreSQL, migrations, the outbox
     "open_database": "netscript.storage",
     "Database": "netscript.storage",
@@ -137,6 +140,8 @@ __all__ = [
     "RunContext",
     "Saga",
     "SagaContext",
+    "SagasClient",
+    "SagasError",
     "StateSchema",
     "Step",
     "StorageError",
@@ -176,9 +181,11 @@ __all__ = [
     "plugin_state_dir",
     "serve",
     "serve_async",
+    "wait_for_entity",
 ]
 
 if TYPE_CHECKING:
+    from netscript.follow import wait_for_entity
     from netscript.guard import LoopbackGuard
     from netscript.helpers import env_port, lazy
     from netscript.host.app import load_app
@@ -196,6 +203,7 @@ if TYPE_CHECKING:
     from netscript.host.markers import hookimpl, hookspec
     from netscript.host.model import App, LoadedPlugin, Resource
     from netscript.orchestrator.states import Health, ResourceState, ResourceStatus
+    from netscript.plugins.sagas.client import SagasClient, SagasError
     from netscript.plugins.sagas.definitions import Saga, SagaContext, Step
     from netscript.plugins.streams.core import (
         Change,

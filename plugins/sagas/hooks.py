@@ -18,6 +18,7 @@ from netscript import (
     __version__,
     env_port,
     hookimpl,
+    lazy,
 )
 
 from . import hookspecs
@@ -74,4 +75,14 @@ def netscript_register_resources(
             health=HealthProbe(path="/health/ready", interval=1.0, start_timeout=60.0),
             restart=RestartPolicy(mode="on-failure", max_restarts=10),
         )
+    )
+
+
+@hookimpl
+def netscript_register_commands(register: Callable[..., None]) -> None:
+    register(
+        name="sagas",
+        help="sagas: list them, start, follow, cancel and resume instances, send messages",
+        configure=lazy("netscript.plugins.sagas.cli", "configure"),
+        run=lazy("netscript.plugins.sagas.cli", "run"),
     )

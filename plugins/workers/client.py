@@ -9,7 +9,6 @@ before it began is missed), then follows the stream from that point.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -138,46 +137,15 @@ class WorkersClient:
 
         :raises TimeoutError: it is not final within ``timeout`` seconds.
         """
-        from netscript import build_stream_url, get_streams_auth
+        from netscript import wait_for_entity
 
-        stream = build_stream_url(STREAM, self.streams_url)
-        headers = self.streams_headers if self.streams_headers is not None else get_streams_auth()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        async with httpx.AsyncClient(
-            headers=headers, verify=not stream.startswith("http://")
-        ) as streams:
-            head = await streams.head(stream, timeout=10)
-            offset = head.headers.get("Stream-Next-Offset", "-1") if head.is_success else "-1"
-            current = await self.get(execution_id)  # after noting the offset: nothing is missed
-            if current["status"] in FINAL:
-                return current
-            version = int(current.get("version", 0))
-            while True:
-                left = deadline - loop.time()
-                if left <= 0:
-                    raise TimeoutError(f"execution {execution_id} not final within {timeout:g}s")
-                try:  # a long poll outlives a short deadline: the deadline ends it
-                    async with asyncio.timeout(left):
-                        response = await streams.get(
-                            stream,
-                            params={"offset": offset, "live": "long-poll"},
-                            timeout=httpx.Timeout(min(left, 30.0) + 5.0),
-                        )
-                except TimeoutError:
-                    continue
-                except httpx.TimeoutException:  # the server kept the poll open too long
-                    continue
-                offset = response.headers.get("Stream-Next-Offset", offset)
-                if response.status_code != 200:
-                    continue
-                for event in response.json():
-                    value = event.get("value") or {}
-                    if (
-                        event.get("type") == "execution"
-                        and event.get("key") == execution_id
-                        and int(value.get("version", 0)) >= version
-                    ):
-                        version = int(value["version"])
-                        if value.get("status") in FINAL:
-                            return await self.get(execution_id)
+        return await wait_for_entity(
+            STREAM,
+            type="execution",
+            key=execution_id,
+            read=lambda: self.get(execution_id),
+            done=lambda value: value.get("status") in FINAL,
+            timeout=timeout,
+            streams_url=self.streams_url,
+            headers=self.streams_headers,
+        )

@@ -22,10 +22,25 @@ def test_default_app_comes_up_and_goes_down(tmp_path: Path) -> None:
     up = Up(DEFAULT_CONFIG, tmp_path / "state")
     try:
         up.wait_for_output("resources up")
-        statuses = up.wait_for_status(lambda s: len(s) == 2 and all_healthy(s))
-        assert list(statuses) == ["streams", "workers"]
+        statuses = up.wait_for_status(lambda s: len(s) == 3 and all_healthy(s))
+        assert list(statuses) == ["streams", "workers", "sagas"]
         pids = up.tree()
-        assert len(pids) >= 5  # orchestrator, two shims, the server, the workers service
+        assert len(pids) >= 7  # orchestrator, three shims, the server, workers, sagas
+        # the demo saga: o-1 completes; o-15's payment is declined (DEMO_PAYMENT_FAILURE_RATE)
+        sagas = httpx.Client(base_url=statuses["sagas"]["url"] + "/api/v1/sagas", timeout=10)
+        for key in ("o-1", "o-15"):
+            start = {"correlationKey": key, "input": {"orderId": key}}
+            assert sagas.post("/definitions/fulfil-order/start", json=start).status_code == 201
+        ended: dict[str, dict[str, object]] = {}
+
+        def settled() -> bool:
+            for key in ("o-1", "o-15"):
+                ended[key] = sagas.get(f"/instances/fulfil-order:{key}").json()
+            return all(e["status"] in ("completed", "failed") for e in ended.values())
+
+        wait_until(settled, 60, f"the demo orders never settled: {ended}")
+        assert ended["o-1"]["status"] == "completed"
+        assert (ended["o-15"]["status"], ended["o-15"]["compensated"]) == ("failed", True)
         assert up.interrupt() == 0
         wait_until(lambda: not alive(up.seen_pids), 5, f"left alive: {alive(up.seen_pids)}")
         assert "stopped" in up.output

@@ -31,16 +31,20 @@ def netscript_register_plugin(register):
 def test_the_default_app() -> None:
     app = load_app(REPO / "netscript.config.py")
     assert app.config.name == "netscript"
-    assert [plugin.name for plugin in app.plugins] == ["streams", "workers", "netscript"]
+    assert [plugin.name for plugin in app.plugins] == [
+        "streams", "workers", "sagas", "netscript",
+    ]  # fmt: skip
     streams = app.plugins[0]
     assert (streams.manifest.kind, streams.manifest.requires_db) == ("infra", False)
     assert streams.manifest.provides == ["streams"]
     assert streams.module == "netscript.plugins.streams.hooks"
     assert streams.source == "plugins/streams/hooks.py"
-    resource, workers = app.resources
+    resource, workers, sagas = app.resources
     assert (resource.name, resource.plugin, resource.depends_on) == ("streams", "streams", ())
     assert (workers.name, workers.spec.port, workers.spec.grace_period) == ("workers", 8091, 30.0)
     assert [d.name for d in workers.depends_on] == ["streams"]
+    assert (sagas.name, sagas.spec.port) == ("sagas", 8092)
+    assert [d.name for d in sagas.depends_on] == ["streams", "workers"]
     assert resource.spec.module == "netscript.plugins.streams"
     assert resource.spec.port == 4437
     assert resource.spec.health is not None and resource.spec.health.path == "/health/ready"

@@ -3,6 +3,11 @@ steps, compensation, waits, step timeouts, cancels, every route's errors, and th
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +17,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from netscript import SagasClient, SagasError
 from tests.e2e.harness import Up
 from tests.support import REPO, wait_until
 
@@ -212,3 +218,62 @@ def test_the_stream_equals_the_api(sagas: Sagas) -> None:
         )
 
     wait_until(converged, 30, "the stream never converged to the API")
+
+
+def test_the_client_waits_on_the_stream(sagas: Sagas) -> None:
+    record = sagas.up.record()
+    headers = {"Authorization": f"Bearer {record['secret']}"}
+
+    async def go() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        async with SagasClient(sagas.url, streams_url=record["streams"],
+                               streams_headers=headers) as client:  # fmt: skip
+            started = await client.start("fulfil-order", "cl-1", {"orderId": "cl-1"})
+            again = await client.start("fulfil-order", "cl-1")
+            done = await client.wait(started["instanceId"], timeout=60)
+            assert (started["created"], again["created"]) == (True, False)
+            with pytest.raises(SagasError, match="404 unknown-saga"):
+                await client.start("nope", "k")
+            sent = await client.publish("hello", "cl-1", {"x": 1}, message_id="cl-m")
+            return started, done, sent
+
+    started, done, sent = asyncio.run(go())
+    assert started["instanceId"] == done["instanceId"] == "fulfil-order:cl-1"
+    assert done["status"] == "completed" and sent["duplicate"] is False
+
+
+def test_the_cli(sagas: Sagas) -> None:
+    env = {**os.environ, "NETSCRIPT_STATE_DIR": str(sagas.up.state_dir)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "netscript.cli", "sagas", *args, "--config", str(APP)],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+
+    listed = cli("ls", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert "fulfil-order" in {s["name"] for s in json.loads(listed.stdout)}
+    assert "fulfil-order" in cli("ls").stdout
+    value = json.dumps({"orderId": "cli-1"})
+    ran = cli("start", "fulfil-order", "--key", "cli-1", "--input", value, "--wait")
+    assert (ran.returncode, ran.stdout) == (0, "fulfil-order:cli-1 completed\n"), ran.stderr
+    again = cli("start", "fulfil-order", "--key", "cli-1")
+    assert again.stdout == "fulfil-order:cli-1 completed (existing)\n"
+    shown = json.loads(cli("show", "fulfil-order:cli-1", "--json").stdout)
+    assert shown["history"][-1]["event"] == "completed"
+    page = json.loads(cli("instances", "--saga", "fulfil-order", "--json").stdout)
+    assert "fulfil-order:cli-1" in {i["instanceId"] for i in page["instances"]}
+    assert cli("instances").returncode == 0
+    sent = cli("publish", "hello", "--key", "cli-1", "--message-id", "cli-m")
+    assert sent.returncode == 0 and sent.stdout.startswith("message ")
+    assert cli("publish", "hello", "--key", "cli-1", "--message-id", "cli-m").stdout.endswith(
+        "(duplicate)\n"
+    )
+    refused = cli("resume", "fulfil-order:cli-1")
+    assert refused.returncode == 1 and "409 conflict" in refused.stderr
+    bad = cli("start", "fulfil-order", "--key", "x", "--input", "{nope")
+    assert bad.returncode != 0 and "--input is not JSON" in bad.stderr

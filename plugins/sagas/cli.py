@@ -1,0 +1,165 @@
+"""``netscript sagas ls | start SAGA --key K | instances | show ID | cancel ID | resume ID |
+publish TYPE --key K``.
+
+The service is found as the client finds it (``--url``, else the running app's ``sagas``
+resource, else ``SAGAS_URL`` / ``services__sagas__http__0``, else :8092); ``start --wait``
+follows the running app's streams.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="sagas_command", metavar="COMMAND")
+    commands.add_parser("ls", help="the sagas, their steps and instances by status")
+    start = commands.add_parser("start", help="start an instance (or find the key's)")
+    start.add_argument("saga")
+    start.add_argument("--key", required=True, help="the correlation key")
+    start.add_argument("--input", default="null", help="the input, as JSON")
+    start.add_argument("--wait", action="store_true", help="wait until it ends")
+    start.add_argument("--timeout", type=float, default=300.0, help="--wait: seconds at most")
+    instances = commands.add_parser("instances", help="the latest instances")
+    instances.add_argument("--status")
+    instances.add_argument("--saga")
+    instances.add_argument("--limit", type=int, default=20)
+    for name, text in (
+        ("show", "one instance and its history"),
+        ("cancel", "cancel one: compensate what it did"),
+        ("resume", "try a compensation that failed for good again"),
+    ):
+        commands.add_parser(name, help=text).add_argument("id")
+    publish = commands.add_parser("publish", help="send a message to a key's instances")
+    publish.add_argument("type")
+    publish.add_argument("--key", required=True, help="the correlation key")
+    publish.add_argument("--payload", default="null", help="the payload, as JSON")
+    publish.add_argument("--saga", help="only this saga's instance")
+    publish.add_argument("--message-id", help="ignored when seen before")
+    for sub in commands.choices.values():
+        sub.add_argument("--url", help="the sagas service (default: the running app's)")
+        sub.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.sagas_command is None:
+        print("usage: netscript sagas {ls,start,instances,show,cancel,resume,publish} ... (--help)")
+        return 2
+    return asyncio.run(_run(args))
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from netscript import HostError
+
+    from .client import SagasClient, SagasError
+
+    context = getattr(args, "netscript", None)
+    url = args.url or (context.resource_url("sagas") if context is not None else None)
+    streams = context.streams_url if context is not None else None
+    headers = dict(context.streams_headers) if context is not None and streams else None
+    client = SagasClient(url, streams_url=streams, streams_headers=headers)
+    try:
+        return await _command(client, args)
+    except (SagasError, TimeoutError) as exc:
+        raise HostError(str(exc)) from None
+    except Exception as exc:
+        import httpx
+
+        if isinstance(exc, httpx.TransportError):
+            raise HostError(f"cannot reach the sagas service at {client.base_url}: {exc}") from None
+        raise
+    finally:
+        await client.close()
+
+
+def _json_argument(name: str, raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        from netscript import HostError
+
+        raise HostError(f"--{name} is not JSON: {exc}") from None
+
+
+async def _command(client: Any, args: argparse.Namespace) -> int:
+    command = args.sagas_command
+    if command == "ls":
+        found = await client.definitions()
+        _show(args, found, lambda: _table_sagas(found))
+    elif command == "start":
+        started = await client.start(args.saga, args.key, _json_argument("input", args.input))
+        if not args.wait:
+            again = "" if started["created"] else " (existing)"
+            line = f"{started['instanceId']} {started['status']}{again}"
+            _show(args, started, lambda: print(line))
+            return 0
+        done = await client.wait(started["instanceId"], args.timeout)
+        line = f"{done['instanceId']} {done['status']}" + (
+            f": {done['error']}" if done["error"] else ""
+        )
+        _show(args, done, lambda: print(line))
+        return 0 if done["status"] == "completed" else 1
+    elif command == "instances":
+        page = await client.instances(status=args.status, saga=args.saga, limit=args.limit)
+        _show(args, page, lambda: _table_instances(page["instances"]))
+    elif command == "show":
+        found = await client.get(args.id)
+        _show(args, found, lambda: print(json.dumps(found, indent=2)))
+    elif command == "publish":
+        sent = await client.publish(
+            args.type,
+            args.key,
+            _json_argument("payload", args.payload),
+            saga=args.saga,
+            message_id=args.message_id,
+        )
+        line = f"message {sent['messageSeq']}" + (" (duplicate)" if sent["duplicate"] else "")
+        _show(args, sent, lambda: print(line))
+    else:
+        changed = await (client.cancel if command == "cancel" else client.resume)(args.id)
+        _show(args, changed, lambda: print(f"{changed['instanceId']} {changed['status']}"))
+    return 0
+
+
+def _show(args: argparse.Namespace, data: Any, table: Any) -> None:
+    if args.json:
+        json.dump(data, sys.stdout, indent=2)
+        print()
+    else:
+        table()
+
+
+def _table_sagas(sagas: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Table("saga", "steps", "by status", "plugin")
+    for saga in sagas:
+        steps = " → ".join(
+            s["name"] + ("*" if s["compensates"] else "") for s in saga["steps"]
+        )  # * : has a compensation
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(saga["counts"].items())) or "-"
+        out.add_row(saga["name"], steps, counts, saga["plugin"])
+    Console().print(out)
+
+
+def _table_instances(instances: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Table("instance", "status", "step", "compensated", "started", "error")
+    for i in instances:
+        compensated = "" if i["compensated"] is None else str(i["compensated"]).lower()
+        out.add_row(
+            i["instanceId"],
+            i["status"],
+            i["currentStep"] or "",
+            compensated,
+            i["startedAt"] or "",
+            (i["error"] or "")[:60],
+        )
+    Console().print(out)
