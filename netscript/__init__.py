@@ -46,6 +46,11 @@ _WHERE = {
     "serve": "netscript.service",
     "serve_async": "netscript.service",
     "plugin_api": "netscript.webapi",
+    "ApiClient": "netscript.apiclient",
+    "ApiError": "netscript.apiclient",
+    "service_url": "netscript.apiclient",
+    "run_client_command": "netscript.apiclient",
+    "print_result": "netscript.apiclient",
     "wait_for_entity": "netscript.follow",
     "CamelModel": "netscript.webapi",
     "ErrorBody": "netscript.webapi",
@@ -107,6 +112,8 @@ _WHERE = {
 }
 
 __all__ = [
+    "ApiClient",
+    "ApiError",
     "App",
     "CamelModel",
     "Change",
@@ -179,12 +186,22 @@ __all__ = [
     "plugin_api",
     "plugin_settings",
     "plugin_state_dir",
+    "print_result",
+    "run_client_command",
     "serve",
     "serve_async",
+    "service_url",
     "wait_for_entity",
 ]
 
 if TYPE_CHECKING:
+    from netscript.apiclient import (
+        ApiClient,
+        ApiError,
+        print_result,
+        run_client_command,
+        service_url,
+    )
     from netscript.follow import wait_for_entity
     from netscript.guard import LoopbackGuard
     from netscript.helpers import env_port, lazy

@@ -9,9 +9,7 @@ follows the running app's streams.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import sys
 from typing import Any
 
 
@@ -49,31 +47,11 @@ def run(args: argparse.Namespace) -> int:
     if args.sagas_command is None:
         print("usage: netscript sagas {ls,start,instances,show,cancel,resume,publish} ... (--help)")
         return 2
-    return asyncio.run(_run(args))
+    from netscript import run_client_command
 
+    from .client import SagasClient
 
-async def _run(args: argparse.Namespace) -> int:
-    from netscript import HostError
-
-    from .client import SagasClient, SagasError
-
-    context = getattr(args, "netscript", None)
-    url = args.url or (context.resource_url("sagas") if context is not None else None)
-    streams = context.streams_url if context is not None else None
-    headers = dict(context.streams_headers) if context is not None and streams else None
-    client = SagasClient(url, streams_url=streams, streams_headers=headers)
-    try:
-        return await _command(client, args)
-    except (SagasError, TimeoutError) as exc:
-        raise HostError(str(exc)) from None
-    except Exception as exc:
-        import httpx
-
-        if isinstance(exc, httpx.TransportError):
-            raise HostError(f"cannot reach the sagas service at {client.base_url}: {exc}") from None
-        raise
-    finally:
-        await client.close()
+    return run_client_command(args, service="sagas", make_client=SagasClient, command=_command)
 
 
 def _json_argument(name: str, raw: str) -> Any:
@@ -86,29 +64,31 @@ def _json_argument(name: str, raw: str) -> Any:
 
 
 async def _command(client: Any, args: argparse.Namespace) -> int:
+    from netscript import print_result
+
     command = args.sagas_command
     if command == "ls":
         found = await client.definitions()
-        _show(args, found, lambda: _table_sagas(found))
+        print_result(args, found, lambda: _table_sagas(found))
     elif command == "start":
         started = await client.start(args.saga, args.key, _json_argument("input", args.input))
         if not args.wait:
             again = "" if started["created"] else " (existing)"
             line = f"{started['instanceId']} {started['status']}{again}"
-            _show(args, started, lambda: print(line))
+            print_result(args, started, lambda: print(line))
             return 0
         done = await client.wait(started["instanceId"], args.timeout)
         line = f"{done['instanceId']} {done['status']}" + (
             f": {done['error']}" if done["error"] else ""
         )
-        _show(args, done, lambda: print(line))
+        print_result(args, done, lambda: print(line))
         return 0 if done["status"] == "completed" else 1
     elif command == "instances":
         page = await client.instances(status=args.status, saga=args.saga, limit=args.limit)
-        _show(args, page, lambda: _table_instances(page["instances"]))
+        print_result(args, page, lambda: _table_instances(page["instances"]))
     elif command == "show":
         found = await client.get(args.id)
-        _show(args, found, lambda: print(json.dumps(found, indent=2)))
+        print_result(args, found, lambda: print(json.dumps(found, indent=2)))
     elif command == "publish":
         sent = await client.publish(
             args.type,
@@ -118,19 +98,11 @@ async def _command(client: Any, args: argparse.Namespace) -> int:
             message_id=args.message_id,
         )
         line = f"message {sent['messageSeq']}" + (" (duplicate)" if sent["duplicate"] else "")
-        _show(args, sent, lambda: print(line))
+        print_result(args, sent, lambda: print(line))
     else:
         changed = await (client.cancel if command == "cancel" else client.resume)(args.id)
-        _show(args, changed, lambda: print(f"{changed['instanceId']} {changed['status']}"))
+        print_result(args, changed, lambda: print(f"{changed['instanceId']} {changed['status']}"))
     return 0
-
-
-def _show(args: argparse.Namespace, data: Any, table: Any) -> None:
-    if args.json:
-        json.dump(data, sys.stdout, indent=2)
-        print()
-    else:
-        table()
 
 
 def _table_sagas(sagas: list[dict[str, Any]]) -> None:

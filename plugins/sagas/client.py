@@ -8,12 +8,11 @@ instance by following the stream ``/sagas/instances``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+from netscript import ApiClient, ApiError, service_url
 
 from .machine import FINAL
 
@@ -22,26 +21,16 @@ PREFIX = "/api/v1/sagas"
 STREAM = "/sagas/instances"
 
 
-class SagasError(Exception):
+class SagasError(ApiError):
     """The sagas service refused a request (``status``, ``code`` as in its API)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        self.status = status
-        self.code = code
-        super().__init__(f"{status} {code}: {message}")
 
 
 def sagas_url(environ: Mapping[str, str] | None = None) -> str:
     """``SAGAS_URL``, else ``services__sagas__http__0``, else http://127.0.0.1:8092."""
-    env = os.environ if environ is None else environ
-    for name in ("SAGAS_URL", "services__sagas__http__0"):
-        value = env.get(name, "").strip()
-        if value:
-            return value.rstrip("/")
-    return DEFAULT_URL
+    return service_url("sagas", DEFAULT_URL, environ)
 
 
-class SagasClient:
+class SagasClient(ApiClient):
     """Start instances, publish messages, read, cancel and resume instances, and wait for
     one to end.
 
@@ -53,6 +42,8 @@ class SagasClient:
             print(done["status"], done["state"])
     """
 
+    error = SagasError
+
     def __init__(
         self,
         base_url: str | None = None,
@@ -61,35 +52,13 @@ class SagasClient:
         streams_headers: Mapping[str, str] | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self.base_url = (base_url or sagas_url()).rstrip("/")
-        self.streams_url = streams_url
-        self.streams_headers = dict(streams_headers) if streams_headers is not None else None
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url + PREFIX,
+        super().__init__(
+            base_url or sagas_url(),
+            PREFIX,
+            streams_url=streams_url,
+            streams_headers=streams_headers,
             timeout=timeout,
-            verify=not self.base_url.startswith("http://"),
         )
-
-    async def __aenter__(self) -> SagasClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._http.aclose()
-
-    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = await self._http.request(method, path, **kwargs)
-        if response.status_code >= 400:
-            try:
-                body = response.json()["error"]
-                raise SagasError(response.status_code, body["code"], body["message"])
-            except (ValueError, KeyError, TypeError):
-                raise SagasError(response.status_code, "http-error", response.text[:200]) from None
-        body = response.json()
-        assert isinstance(body, dict)
-        return body
 
     async def definitions(self) -> list[dict[str, Any]]:
         found = (await self._call("GET", "/definitions"))["definitions"]
@@ -98,20 +67,12 @@ class SagasClient:
 
     async def start(self, saga: str, correlation_key: str, input: Any = None) -> dict[str, Any]:
         """The new instance, or the existing one of that key (``created`` says which)."""
-        response = await self._http.post(
+        response = await self._send(
+            "POST",
             f"/definitions/{quote(saga, safe='')}/start",
             json={"correlationKey": correlation_key, "input": input},
         )
-        if response.status_code not in (200, 201):
-            await self._raise(response)
         return {**response.json(), "created": response.status_code == 201}
-
-    async def _raise(self, response: httpx.Response) -> None:
-        try:
-            body = response.json()["error"]
-        except (ValueError, KeyError, TypeError):
-            raise SagasError(response.status_code, "http-error", response.text[:200]) from None
-        raise SagasError(response.status_code, body["code"], body["message"])
 
     async def get(self, instance_id: str) -> dict[str, Any]:
         """The instance, with its history."""

@@ -8,9 +8,7 @@ follows the running app's streams.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import sys
 from typing import Any
 
 
@@ -44,42 +42,20 @@ def run(args: argparse.Namespace) -> int:
     if args.workers_command is None:
         print("usage: netscript workers {jobs,run,executions,show,cancel,retry} ... (--help)")
         return 2
-    return asyncio.run(_run(args))
+    from netscript import run_client_command
 
+    from .client import WorkersClient
 
-async def _run(args: argparse.Namespace) -> int:
-    from netscript import HostError
-
-    from .client import WorkersClient, WorkersError
-
-    context = getattr(args, "netscript", None)
-    url = args.url or (context.resource_url("workers") if context is not None else None)
-    streams = context.streams_url if context is not None else None
-    headers = dict(context.streams_headers) if context is not None and streams else None
-    client = WorkersClient(url, streams_url=streams, streams_headers=headers)
-    try:
-        return await _command(client, args)
-    except WorkersError as exc:
-        raise HostError(str(exc)) from None
-    except TimeoutError as exc:
-        raise HostError(str(exc)) from None
-    except Exception as exc:
-        import httpx
-
-        if isinstance(exc, httpx.TransportError):
-            raise HostError(
-                f"cannot reach the workers service at {client.base_url}: {exc}"
-            ) from None
-        raise
-    finally:
-        await client.close()
+    return run_client_command(args, service="workers", make_client=WorkersClient, command=_command)
 
 
 async def _command(client: Any, args: argparse.Namespace) -> int:
+    from netscript import print_result
+
     command = args.workers_command
     if command == "jobs":
         jobs = await client.jobs()
-        _show(args, jobs, lambda: _table_jobs(jobs))
+        print_result(args, jobs, lambda: _table_jobs(jobs))
     elif command == "run":
         try:
             payload = json.loads(args.payload)
@@ -93,30 +69,22 @@ async def _command(client: Any, args: argparse.Namespace) -> int:
         if not args.wait:
             again = " (deduplicated)" if started["deduplicated"] else ""
             line = f"{started['executionId']} {started['status']}{again}"
-            _show(args, started, lambda: print(line))
+            print_result(args, started, lambda: print(line))
             return 0
         done = await client.wait(started["executionId"], args.timeout)
         outcome = json.dumps(done.get("result") if done["status"] == "completed" else done["error"])
-        _show(args, done, lambda: print(f"{done['id']} {done['status']}: {outcome}"))
+        print_result(args, done, lambda: print(f"{done['id']} {done['status']}: {outcome}"))
         return 0 if done["status"] == "completed" else 1
     elif command == "executions":
         page = await client.executions(status=args.status, job=args.job, limit=args.limit)
-        _show(args, page, lambda: _table_executions(page["executions"]))
+        print_result(args, page, lambda: _table_executions(page["executions"]))
     elif command == "show":
         found = await client.get(args.id)
-        _show(args, found, lambda: print(json.dumps(found, indent=2)))
+        print_result(args, found, lambda: print(json.dumps(found, indent=2)))
     else:
         changed = await (client.cancel if command == "cancel" else client.retry)(args.id)
-        _show(args, changed, lambda: print(f"{changed['id']} {changed['status']}"))
+        print_result(args, changed, lambda: print(f"{changed['id']} {changed['status']}"))
     return 0
-
-
-def _show(args: argparse.Namespace, data: Any, table: Any) -> None:
-    if args.json:
-        json.dump(data, sys.stdout, indent=2)
-        print()
-    else:
-        table()
 
 
 def _table_jobs(jobs: list[dict[str, Any]]) -> None:

@@ -9,11 +9,10 @@ before it began is missed), then follows the stream from that point.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
+from netscript import ApiClient, ApiError, service_url
 
 from .machine import FINAL
 
@@ -22,26 +21,16 @@ PREFIX = "/api/v1/workers"
 STREAM = "/workers/executions"
 
 
-class WorkersError(Exception):
+class WorkersError(ApiError):
     """The workers service refused a request (``status``, ``code`` as in its API)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        self.status = status
-        self.code = code
-        super().__init__(f"{status} {code}: {message}")
 
 
 def workers_url(environ: Mapping[str, str] | None = None) -> str:
     """``WORKERS_URL``, else ``services__workers__http__0``, else http://127.0.0.1:8091."""
-    env = os.environ if environ is None else environ
-    for name in ("WORKERS_URL", "services__workers__http__0"):
-        value = env.get(name, "").strip()
-        if value:
-            return value.rstrip("/")
-    return DEFAULT_URL
+    return service_url("workers", DEFAULT_URL, environ)
 
 
-class WorkersClient:
+class WorkersClient(ApiClient):
     """Trigger, read, cancel and retry executions, and wait for one to end.
 
     Example::
@@ -52,6 +41,8 @@ class WorkersClient:
             print(done["status"], done["result"])
     """
 
+    error = WorkersError
+
     def __init__(
         self,
         base_url: str | None = None,
@@ -60,37 +51,13 @@ class WorkersClient:
         streams_headers: Mapping[str, str] | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self.base_url = (base_url or workers_url()).rstrip("/")
-        self.streams_url = streams_url
-        self.streams_headers = dict(streams_headers) if streams_headers is not None else None
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url + PREFIX,
+        super().__init__(
+            base_url or workers_url(),
+            PREFIX,
+            streams_url=streams_url,
+            streams_headers=streams_headers,
             timeout=timeout,
-            verify=not self.base_url.startswith("http://"),
         )
-
-    async def __aenter__(self) -> WorkersClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._http.aclose()
-
-    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = await self._http.request(method, path, **kwargs)
-        if response.status_code >= 400:
-            try:
-                body = response.json()["error"]
-                raise WorkersError(response.status_code, body["code"], body["message"])
-            except (ValueError, KeyError, TypeError):
-                raise WorkersError(
-                    response.status_code, "http-error", response.text[:200]
-                ) from None
-        body = response.json()
-        assert isinstance(body, dict)
-        return body
 
     async def trigger(
         self,

@@ -47,10 +47,17 @@ class _Slot:
     def alive(self) -> bool:
         return self.process.is_alive()
 
-    def kill(self) -> None:
+    def terminate(self) -> None:
+        """SIGKILL the process, and nothing else: the attempt waiting on the pipe sees it
+        close and cleans up (closing the pipe under the event loop's reader would lose that
+        wake-up, and could hand its descriptor to another socket)."""
         with contextlib.suppress(ProcessLookupError, ValueError):
             if self.process.pid is not None:
                 os.kill(self.process.pid, signal.SIGKILL)
+
+    def kill(self) -> None:
+        """SIGKILL the process, reap it, close the pipe (no attempt may be waiting on it)."""
+        self.terminate()
         self.process.join(5)
         self.conn.close()
 
@@ -147,11 +154,14 @@ class JobRunner:
         if slot is None:
             return False
         self._cancelled.add(execution_id)
-        await asyncio.to_thread(slot.kill)
+        slot.terminate()  # its attempt hears the pipe close, then the slot is replaced
         return True
 
     async def stop(self) -> None:
-        """Kill every job process (the caller drained what it wanted to finish)."""
-        for slot in [*self._idle, *self._running.values()]:
+        """Kill every job process (the caller drained what it wanted to finish): the idle
+        ones here, the running ones' attempts end as their pipes close."""
+        for slot in self._running.values():
+            slot.terminate()
+        for slot in self._idle:
             await asyncio.to_thread(slot.kill)
         self._idle.clear()

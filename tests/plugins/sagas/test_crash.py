@@ -14,22 +14,33 @@ import pytest
 
 from tests.e2e.harness import Up, alive
 from tests.plugins.sagas.test_service import APP, Sagas, materialized
+from tests.postgres import Cluster
 from tests.support import wait_until
 
 COUNT = 50
 
 
-@pytest.mark.parametrize("victim", ["sagas", "workers"])
-def test_a_killed_service_loses_nothing(tmp_path: Path, victim: str) -> None:
+@pytest.mark.parametrize("victim", ["sagas", "workers", "sagas-0"])
+def test_a_killed_service_loses_nothing(
+    tmp_path: Path, victim: str, request: pytest.FixtureRequest
+) -> None:
+    """``sagas-0``: two sagas services share the instances in PostgreSQL; one is killed."""
     effects = tmp_path / "effects.log"
     env = {"WORKERS_PORT": "0", "SAGAS_PORT": "0", "SAGAS_EFFECTS": str(effects)}
+    names = ["sagas", "workers"]
+    reader = "sagas"
+    if victim == "sagas-0":
+        cluster: Cluster = request.getfixturevalue("postgres")
+        env["NETSCRIPT_SAGAS__DATABASE_URL"] = cluster.database("sagas_crash")
+        env["NETSCRIPT_SAGAS__REPLICAS"] = "2"
+        names, reader = ["sagas-0", "sagas-1", "workers"], "sagas-1"
     up = Up(APP, tmp_path / "state", env=env)
     try:
         up.wait_for_output("resources up")
         statuses = up.wait_for_status(
-            lambda s: all(s.get(n, {}).get("health") == "Healthy" for n in ("sagas", "workers"))
+            lambda s: all(s.get(n, {}).get("health") == "Healthy" for n in names)
         )
-        sagas = Sagas(up, statuses["sagas"]["url"], effects)
+        sagas = Sagas(up, statuses[reader]["url"], effects)
         failing = {f"k-{n}" for n in range(0, COUNT, 5)}
         for n in range(COUNT):
             key = f"k-{n}"
@@ -46,13 +57,13 @@ def test_a_killed_service_loses_nothing(tmp_path: Path, victim: str) -> None:
             ),
             60,
         )
-        sagas = Sagas(up, after["sagas"]["url"], effects)
+        sagas = Sagas(up, after[reader]["url"], effects)
         ids = [f"fulfil-order:k-{n}" for n in range(COUNT)]
         ended = {iid: sagas.final(iid, timeout=120) for iid in ids}
         ran = sagas.ran()
         by_step = Counter((job, key.rsplit(":", 1)[0]) for job, key in ran.elements())
         twice = {step: n for step, n in by_step.items() if n > 1}
-        if victim == "sagas":
+        if victim != "workers":
             assert not twice, f"job steps ran again: {twice}"
         else:  # only what the workers service was running at the kill may have run again
             assert len(twice) <= 4, twice  # its concurrency
@@ -68,7 +79,7 @@ def test_a_killed_service_loses_nothing(tmp_path: Path, victim: str) -> None:
                 assert instance["status"] == "completed", instance
                 assert by_step[("release", f"{iid}:reserve-stock:compensate")] == 0
             assert by_step[("refund", f"{iid}:charge-payment:compensate")] == 0  # never done
-        if victim == "sagas":
+        if victim != "workers":
             assert taken_over, "no instance was taken over after the kill"
 
         top = ("input", "executionId", "cancelRequested", "history")
