@@ -578,13 +578,16 @@ def memory(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         samples = []
 
         async def fill() -> None:
-            for n in range(1, 11):
-                await ours.burst(step)
-                await until_completed(ours, n * step, args.timeout)
-                samples.append(
-                    {"stored": n * step, "rss_mib": round(service.memory_info().rss / 2**20, 1)}
-                )
-                print(f"  memory: {n * step:>7} stored, RSS {samples[-1]['rss_mib']} MiB")
+            await ours.open()  # the trigger connections
+            try:
+                for n in range(1, 11):
+                    await ours.burst(step)
+                    await until_completed(ours, n * step, args.timeout)
+                    rss = round(service.memory_info().rss / 2**20, 1)
+                    samples.append({"stored": n * step, "rss_mib": rss})
+                    print(f"  memory: {n * step:>7} stored, RSS {rss} MiB")
+            finally:
+                await ours.close()
 
         asyncio.run(fill())
         growth = samples[-1]["rss_mib"] - samples[0]["rss_mib"]

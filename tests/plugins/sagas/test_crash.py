@@ -95,3 +95,36 @@ def test_a_killed_service_loses_nothing(
         wait_until(lambda: not alive(up.seen_pids), 15, f"left alive: {alive(up.seen_pids)}")
     finally:
         up.cleanup()
+
+
+def test_a_non_idempotent_step_interrupted_by_a_crash_is_compensated(tmp_path: Path) -> None:
+    effects = tmp_path / "effects.log"
+    env = {"WORKERS_PORT": "0", "SAGAS_PORT": "0", "SAGAS_EFFECTS": str(effects)}
+    up = Up(APP, tmp_path / "state", env=env)
+    try:
+        up.wait_for_output("resources up")
+        statuses = up.wait_for_status(lambda s: s.get("sagas", {}).get("health") == "Healthy")
+        sagas = Sagas(up, statuses["sagas"]["url"], effects)
+        value = {"orderId": "n-1", "count_seconds": 30}
+        assert sagas.start("once", "n-1", value).status_code == 201
+        wait_until(lambda: ("count", "once:n-1:count:1") in sagas.ran(), 30, "never counted")
+        before = statuses["sagas"]["pid"]
+        os.kill(before, signal.SIGKILL)
+        after = up.wait_for_status(
+            lambda s: (
+                s.get("sagas", {}).get("pid") not in (None, before)
+                and s["sagas"].get("health") == "Healthy"
+            ),
+            60,
+        )
+        sagas = Sagas(up, after["sagas"]["url"], effects)
+        ended = sagas.final("once:n-1", timeout=60)
+        assert (ended["status"], ended["compensated"]) == ("failed", True)
+        assert ended["error"] == "step 'count' failed: interrupted"
+        ran = sagas.ran()
+        assert ran[("count", "once:n-1:count:1")] == 1  # never again
+        assert ran[("release", "once:n-1:reserve-stock:compensate:1")] == 1
+        assert "taken-over" in [h["event"] for h in ended["history"]]
+        assert up.interrupt() == 0
+    finally:
+        up.cleanup()

@@ -160,7 +160,7 @@ def test_cancel_during_a_job_step(sagas: Sagas) -> None:
 def test_every_route_and_error(sagas: Sagas) -> None:
     http = sagas.http
     listed = http.get("/definitions").json()["definitions"]
-    assert {d["name"] for d in listed} == {"fulfil-order", "approval", "slow"}
+    assert {d["name"] for d in listed} == {"fulfil-order", "approval", "slow", "once"}
     one = http.get("/definitions/fulfil-order").json()
     assert [s["name"] for s in one["steps"]] == [
         "reserve-stock", "charge-payment", "stamp", "ship",
