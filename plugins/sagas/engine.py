@@ -88,11 +88,10 @@ class Engine:
         this one's next start, takes the instances up where the store says), publish what
         is left in the outbox."""
         self._stopping.set()
-        held = list(self._held.values())
+        ids, held = list(self._held), list(self._held.values())  # (tasks drop out as they end)
         for task in held:
             task.cancel()
         await asyncio.gather(*held, return_exceptions=True)
-        ids = list(self._held)
         if ids:
             with contextlib.suppress(Exception):
                 await self.db.run(

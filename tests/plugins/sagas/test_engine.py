@@ -261,3 +261,29 @@ def test_a_step_interrupted_by_a_crash_runs_again_only_if_idempotent(
         assert (ended.status, ended.compensated) == ("failed", True)
         assert ended.error == "step 'charge' failed: interrupted"
         assert log.calls == ["undo reserve"]  # charge never ran twice
+
+
+def test_a_stopped_service_gives_its_instances_back_at_once(tmp_path: Path) -> None:
+    started = asyncio.Event()
+
+    async def long(ctx: SagaContext) -> None:
+        started.set()
+        await asyncio.Event().wait()  # runs until the service stops
+
+    saga = Saga(name="long", steps=[Step("wait", run=long)])
+    db = open_database(None, schema="sagas", folder=tmp_path)
+
+    async def go() -> Any:
+        engine = Engine(db, registry(saga), SETTINGS, worker_id="test-1")
+        await engine.start()
+        iid = await begin(db, saga, "k")
+        await asyncio.wait_for(started.wait(), 10)
+        await engine.stop(timeout=0.1)
+        return await db.run(lambda tx: store.get(tx, iid))
+
+    try:
+        given_back = asyncio.run(go())
+    finally:
+        db.close_sync()  # type: ignore[attr-defined]
+    assert (given_back.worker_id, given_back.begun) == (None, True)  # not held until its lease
+    assert given_back.run_at <= time.time()  # due now, for the next service
