@@ -39,6 +39,7 @@ Loopback only; every process is ended by its PID / process group, also on failur
 
 from __future__ import annotations
 
+import abc
 import argparse
 import asyncio
 import contextlib
@@ -170,7 +171,9 @@ class Http:
 # -- the systems --------------------------------------------------------------------------
 
 
-class System:
+class System(abc.ABC):
+    """One system under test: its workers, its store, how jobs reach it."""
+
     name = ""
     peer_of = ""
 
@@ -179,18 +182,25 @@ class System:
         self.concurrency = concurrency
         self.marks = marks
 
-    def start(self) -> None: ...
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Start the workers (with a fresh store)."""
 
-    def stop(self) -> None: ...
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop every process it started."""
 
+    @abc.abstractmethod
     def fill(self, count: int) -> None:
         """Store ``count`` no-op jobs while the workers are stopped."""
 
+    @abc.abstractmethod
     def completed(self) -> int:
         """Jobs completed so far (both kinds), counted in the system's store."""
-        raise NotImplementedError
 
-    async def trigger(self, job: str, key: str | None = None) -> None: ...
+    @abc.abstractmethod
+    async def trigger(self, job: str, key: str | None = None) -> None:
+        """Enqueue one job the way a user of the system would."""
 
     async def burst(self, count: int) -> None:
         left = [count]
@@ -202,9 +212,11 @@ class System:
 
         await asyncio.gather(*(caller() for _ in range(CALLERS)))
 
-    async def open(self) -> None: ...
+    async def open(self) -> None:  # noqa: B027  (optional: what triggering needs open)
+        """Open what :meth:`trigger` uses (nothing by default)."""
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:  # noqa: B027
+        """Close what :meth:`open` opened."""
 
 
 class Ours(System):

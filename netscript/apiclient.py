@@ -39,24 +39,35 @@ def service_url(name: str, default: str, environ: Mapping[str, str] | None = Non
 
 
 class ApiClient:
-    """An async JSON client of ``base_url + prefix``; a refusal raises ``error``."""
+    """An async JSON client of a plugin's service at ``base_url + prefix``; a refusal raises
+    ``error``. A subclass names its ``service`` (so ``base_url`` defaults to
+    :func:`service_url`), its ``default_url`` and its API's ``prefix``.
+
+    Example::
+
+        class OrdersClient(ApiClient):
+            error = OrdersError
+            service, default_url, prefix = "orders", "http://127.0.0.1:8100", "/api/v1/orders"
+    """
 
     error: type[ApiError] = ApiError
+    service = ""
+    default_url = ""
+    prefix = ""
 
     def __init__(
         self,
-        base_url: str,
-        prefix: str,
+        base_url: str | None = None,
         *,
         streams_url: str | None = None,
         streams_headers: Mapping[str, str] | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (base_url or service_url(self.service, self.default_url)).rstrip("/")
         self.streams_url = streams_url
         self.streams_headers = dict(streams_headers) if streams_headers is not None else None
         self._http = httpx.AsyncClient(
-            base_url=self.base_url + prefix,
+            base_url=self.base_url + self.prefix,
             timeout=timeout,
             verify=not self.base_url.startswith("http://"),
         )

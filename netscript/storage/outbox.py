@@ -193,10 +193,13 @@ class OutboxPublisher:
         """Publish until the outbox is empty (``True``) or ``timeout`` seconds pass."""
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
+            sent = 0
             with contextlib.suppress(Exception):
-                if await self.publish_once() == 0 and await self.db.run(Outbox.pending) == 0:
+                sent = await self.publish_once()
+                if sent == 0 and await self.db.run(Outbox.pending) == 0:
                     return True
-            await asyncio.sleep(0.05)
+            if not sent:  # the server is away, or another service publishes: a pause
+                await asyncio.sleep(0.05)
         return False
 
     async def close(self, timeout: float = 5.0) -> None:

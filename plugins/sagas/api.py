@@ -25,17 +25,14 @@ from .machine import STATUSES, Refused
 PREFIX = "/api/v1/sagas"
 
 
-_Camel = CamelModel
-
-
-class StartRequest(_Camel):
+class StartRequest(CamelModel):
     """``POST /definitions/{saga}/start``."""
 
     correlation_key: str = Field(min_length=1, max_length=200)
     input: Any = None
 
 
-class PublishRequest(_Camel):
+class PublishRequest(CamelModel):
     """``POST /publish``: a message for the instance(s) of ``correlationKey``."""
 
     type: str = Field(min_length=1, max_length=200)
@@ -45,14 +42,11 @@ class PublishRequest(_Camel):
     message_id: str | None = Field(None, min_length=1, max_length=200)
 
 
-class InstanceQuery(_Camel):
+class InstanceQuery(CamelModel):
     saga: str | None = None
     status: str | None = None
     limit: int = Field(50, ge=1, le=500)
     cursor: str | None = None
-
-
-reply, error = json_reply, json_error
 
 
 def create_app(engine: Engine, *, max_body: int) -> Quart:
@@ -71,7 +65,7 @@ def create_app(engine: Engine, *, max_body: int) -> Quart:
     @app.get(f"{PREFIX}/definitions")
     async def definitions() -> Any:
         counts = await db.run(store.counts)
-        return reply(
+        return json_reply(
             {
                 "definitions": [
                     {**saga.summary(), "counts": counts.get(name, {})}
@@ -85,9 +79,9 @@ def create_app(engine: Engine, *, max_body: int) -> Quart:
     async def definition(name: str) -> Any:
         saga = sagas.get(name)
         if saga is None:
-            return error(404, "unknown-saga", f"no saga named {name!r}")
+            return json_error(404, "unknown-saga", f"no saga named {name!r}")
         counts = await db.run(store.counts)
-        return reply({**saga.summary(), "counts": counts.get(name, {})})
+        return json_reply({**saga.summary(), "counts": counts.get(name, {})})
 
     @app.post(f"{PREFIX}/definitions/<name>/start")
     @document_request(StartRequest)
@@ -95,12 +89,12 @@ def create_app(engine: Engine, *, max_body: int) -> Quart:
     async def start(name: str) -> Any:
         saga = sagas.get(name)
         if saga is None:
-            return error(404, "unknown-saga", f"no saga named {name!r}")
+            return json_error(404, "unknown-saga", f"no saga named {name!r}")
         try:
             data = StartRequest.model_validate_json(await request.get_data(as_text=False))
             checked = saga.validate_input(data.input)
         except ValidationError as exc:
-            return error(422, "invalid-input", _condense(exc))
+            return json_error(422, "invalid-input", describe_errors(exc))
         instance, created = await db.run(
             lambda tx: store.start(
                 tx,
@@ -111,13 +105,13 @@ def create_app(engine: Engine, *, max_body: int) -> Quart:
                 now=time.time(),
             )
         )
-        return reply(view(instance), 201 if created else 200)
+        return json_reply(view(instance), 201 if created else 200)
 
     @app.get(f"{PREFIX}/instances")
     @validate_querystring(InstanceQuery)
     async def instances(query_args: InstanceQuery) -> Any:
         if query_args.status and query_args.status not in STATUSES:
-            return error(422, "invalid-request", f"status: one of {', '.join(STATUSES)}")
+            return json_error(422, "invalid-request", f"status: one of {', '.join(STATUSES)}")
         page, cursor = await db.run(
             lambda tx: store.listing(
                 tx,
@@ -127,17 +121,17 @@ def create_app(engine: Engine, *, max_body: int) -> Quart:
                 cursor=query_args.cursor,
             )
         )
-        return reply({"instances": [view(i) for i in page], "nextCursor": cursor})
+        return json_reply({"instances": [view(i) for i in page], "nextCursor": cursor})
 
     @app.get(f"{PREFIX}/instances/<path:iid>")
     async def show(iid: str) -> Any:
         iid = unquote(iid)
         if iid.endswith(("/cancel", "/resume")):
-            return error(405, "method-not-allowed", "use POST")
+            return json_error(405, "method-not-allowed", "use POST")
         instance = await db.run(lambda tx: store.get(tx, iid))
         if instance is None:
-            return error(404, "unknown-instance", f"no instance {iid}")
-        return reply(
+            return json_error(404, "unknown-instance", f"no instance {iid}")
+        return json_reply(
             {
                 **view(instance),
                 "input": instance.input,
@@ -159,10 +153,10 @@ def create_app(engine: Engine, *, max_body: int) -> Quart:
         try:
             instance = await db.run(lambda tx: action(tx, iid, names, time.time()))
         except Refused as exc:
-            return error(409, "conflict", str(exc))
+            return json_error(409, "conflict", str(exc))
         if instance is None:
-            return error(404, "unknown-instance", f"no instance {iid}")
-        return reply({**view(instance), "cancelRequested": instance.cancel_requested})
+            return json_error(404, "unknown-instance", f"no instance {iid}")
+        return json_reply({**view(instance), "cancelRequested": instance.cancel_requested})
 
     @app.post(f"{PREFIX}/publish")
     @document_request(PublishRequest)
@@ -170,9 +164,9 @@ def create_app(engine: Engine, *, max_body: int) -> Quart:
         try:
             data = PublishRequest.model_validate_json(await request.get_data(as_text=False))
         except ValidationError as exc:
-            return error(422, "invalid-request", _condense(exc))
+            return json_error(422, "invalid-request", describe_errors(exc))
         if data.saga is not None and sagas.get(data.saga) is None:
-            return error(404, "unknown-saga", f"no saga named {data.saga!r}")
+            return json_error(404, "unknown-saga", f"no saga named {data.saga!r}")
         seq, duplicate = await db.run(
             lambda tx: store.publish(
                 tx,
@@ -184,9 +178,6 @@ def create_app(engine: Engine, *, max_body: int) -> Quart:
                 now=time.time(),
             )
         )
-        return reply({"messageSeq": seq, "duplicate": duplicate}, 202)
+        return json_reply({"messageSeq": seq, "duplicate": duplicate}, 202)
 
     return app
-
-
-_condense = describe_errors

@@ -8,11 +8,10 @@ instance by following the stream ``/sagas/instances``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from netscript import ApiClient, ApiError, service_url
+from netscript import ApiClient, ApiError
 
 from .machine import FINAL
 
@@ -23,11 +22,6 @@ STREAM = "/sagas/instances"
 
 class SagasError(ApiError):
     """The sagas service refused a request (``status``, ``code`` as in its API)."""
-
-
-def sagas_url(environ: Mapping[str, str] | None = None) -> str:
-    """``SAGAS_URL``, else ``services__sagas__http__0``, else http://127.0.0.1:8092."""
-    return service_url("sagas", DEFAULT_URL, environ)
 
 
 class SagasClient(ApiClient):
@@ -44,21 +38,9 @@ class SagasClient(ApiClient):
 
     error = SagasError
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        *,
-        streams_url: str | None = None,
-        streams_headers: Mapping[str, str] | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        super().__init__(
-            base_url or sagas_url(),
-            PREFIX,
-            streams_url=streams_url,
-            streams_headers=streams_headers,
-            timeout=timeout,
-        )
+    service = "sagas"
+    default_url = DEFAULT_URL
+    prefix = PREFIX
 
     async def definitions(self) -> list[dict[str, Any]]:
         found = (await self._call("GET", "/definitions"))["definitions"]

@@ -5,7 +5,7 @@ status the table below gives. Under ``/api/v1/workers``: the jobs, triggering on
 executions, cancelling and retrying one. ``/health`` answers while the process lives,
 ``/health/ready`` once the store is migrated and the job processes are up.
 
-Handlers answer with a ready :class:`quart.Response` (:func:`reply`): quart-schema converts
+Handlers answer with a ready :class:`quart.Response` (:func:`netscript.json_reply`): quart-schema converts
 any other return value through a new pydantic ``TypeAdapter`` per request, which cost a
 quarter of a trigger's time. The trigger's body is parsed by its model straight from the
 bytes (quart-schema only documents it).
@@ -28,10 +28,7 @@ from .engine import Engine
 PREFIX = "/api/v1/workers"
 
 
-_Camel = CamelModel
-
-
-class TriggerRequest(_Camel):
+class TriggerRequest(CamelModel):
     """``POST /jobs/{name}/trigger``."""
 
     payload: Any = None
@@ -41,20 +38,17 @@ class TriggerRequest(_Camel):
     correlation_id: str | None = Field(None, max_length=200)
 
 
-class TriggerResponse(_Camel):
+class TriggerResponse(CamelModel):
     execution_id: str
     status: str
     deduplicated: bool
 
 
-class ExecutionQuery(_Camel):
+class ExecutionQuery(CamelModel):
     job: str | None = None
     status: str | None = None
     limit: int = Field(50, ge=1, le=500)
     cursor: str | None = None
-
-
-reply, error = json_reply, json_error
 
 
 def create_app(engine: Engine, *, max_body: int) -> Quart:
@@ -70,16 +64,18 @@ def create_app(engine: Engine, *, max_body: int) -> Quart:
     @app.get(f"{PREFIX}/jobs")
     async def list_jobs() -> Any:
         counts = await db.run(store.counts)
-        return reply({"jobs": [_job(job, counts.get(name, {})) for name, job in jobs.jobs.items()]})
+        return json_reply(
+            {"jobs": [_job(job, counts.get(name, {})) for name, job in jobs.jobs.items()]}
+        )
 
     @app.get(f"{PREFIX}/jobs/<name>")
     @document_response(ErrorBody, 404)
     async def show_job(name: str) -> Any:
         job = jobs.get(name)
         if job is None:
-            return error(404, "unknown-job", f"no job named {name!r}")
+            return json_error(404, "unknown-job", f"no job named {name!r}")
         counts = await db.run(store.counts)
-        return reply(_job(job, counts.get(name, {})))
+        return json_reply(_job(job, counts.get(name, {})))
 
     @app.post(f"{PREFIX}/jobs/<name>/trigger")
     @document_request(TriggerRequest)
@@ -88,7 +84,7 @@ def create_app(engine: Engine, *, max_body: int) -> Quart:
     async def trigger(name: str) -> Any:
         raw = await request.get_data(as_text=False)
         status, body = await trigger_execution(engine, name, raw if isinstance(raw, bytes) else b"")
-        return reply(body, status)
+        return json_reply(body, status)
 
     @app.get(f"{PREFIX}/executions")
     @validate_querystring(ExecutionQuery)
@@ -102,14 +98,14 @@ def create_app(engine: Engine, *, max_body: int) -> Quart:
                 cursor=query_args.cursor,
             )
         )
-        return reply({"executions": [e.stream_value() for e in page], "nextCursor": cursor})
+        return json_reply({"executions": [e.stream_value() for e in page], "nextCursor": cursor})
 
     @app.get(f"{PREFIX}/executions/<execution_id>")
     async def show_execution(execution_id: str) -> Any:
         execution = await db.run(lambda tx: store.get(tx, execution_id))
         if execution is None:
-            return error(404, "unknown-execution", f"no execution {execution_id}")
-        return reply(
+            return json_error(404, "unknown-execution", f"no execution {execution_id}")
+        return json_reply(
             {
                 **execution.stream_value(),
                 "payload": execution.payload,
@@ -129,10 +125,12 @@ def create_app(engine: Engine, *, max_body: int) -> Quart:
         try:
             execution = await db.run(lambda tx: action(tx, execution_id, time.time()))
         except store.Conflict as exc:
-            return error(409, "conflict", str(exc))
+            return json_error(409, "conflict", str(exc))
         if execution is None:
-            return error(404, "unknown-execution", f"no execution {execution_id}")
-        return reply({**execution.stream_value(), "cancelRequested": execution.cancel_requested})
+            return json_error(404, "unknown-execution", f"no execution {execution_id}")
+        return json_reply(
+            {**execution.stream_value(), "cancelRequested": execution.cancel_requested}
+        )
 
     return app
 
@@ -146,11 +144,11 @@ async def trigger_execution(engine: Engine, name: str, raw: bytes) -> tuple[int,
     try:
         data = TriggerRequest.model_validate_json(raw)
     except ValidationError as exc:
-        return 422, _error_body("invalid-request", _condense(exc))
+        return 422, _error_body("invalid-request", describe_errors(exc))
     try:
         job.validate_payload(data.payload)
     except ValidationError as exc:
-        return 422, _error_body("invalid-payload", _condense(exc))
+        return 422, _error_body("invalid-payload", describe_errors(exc))
     window = engine.settings.idempotency_hours * 3600
     execution, deduplicated = await engine.trigger(
         job,
@@ -172,6 +170,3 @@ def _error_body(code: str, message: str) -> dict[str, Any]:
 def _job(job: Any, counts: dict[str, int]) -> dict[str, Any]:
     summary = job.summary()
     return {**summary, "maxAttempts": job.max_attempts, "counts": counts}
-
-
-_condense = describe_errors

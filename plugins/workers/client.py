@@ -9,10 +9,9 @@ before it began is missed), then follows the stream from that point.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from netscript import ApiClient, ApiError, service_url
+from netscript import ApiClient, ApiError
 
 from .machine import FINAL
 
@@ -23,11 +22,6 @@ STREAM = "/workers/executions"
 
 class WorkersError(ApiError):
     """The workers service refused a request (``status``, ``code`` as in its API)."""
-
-
-def workers_url(environ: Mapping[str, str] | None = None) -> str:
-    """``WORKERS_URL``, else ``services__workers__http__0``, else http://127.0.0.1:8091."""
-    return service_url("workers", DEFAULT_URL, environ)
 
 
 class WorkersClient(ApiClient):
@@ -43,21 +37,9 @@ class WorkersClient(ApiClient):
 
     error = WorkersError
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        *,
-        streams_url: str | None = None,
-        streams_headers: Mapping[str, str] | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        super().__init__(
-            base_url or workers_url(),
-            PREFIX,
-            streams_url=streams_url,
-            streams_headers=streams_headers,
-            timeout=timeout,
-        )
+    service = "workers"
+    default_url = DEFAULT_URL
+    prefix = PREFIX
 
     async def trigger(
         self,

@@ -120,8 +120,8 @@ def test_a_failed_commit_fails_only_the_request_that_caused_it(db: SQLiteDatabas
 def test_waiters_hear_of_a_change_only_after_its_commit(db: SQLiteDatabase) -> None:
     async def scenario() -> tuple[list[str], list[Any]]:
         seen: list[str] = []
-        waiter = asyncio.ensure_future(db.wait("items", 10))
-        await asyncio.sleep(0.05)  # the waiter is registered
+        heard = db.heard("items")  # a commit from here on wakes the waiter
+        waiter = asyncio.ensure_future(db.wait("items", 10, after=heard))
         batch = asyncio.ensure_future(_batched(db, [insert("x"), insert("y")]))
         await waiter
         # what a reader sees once woken: everything of the batch, committed

@@ -70,8 +70,8 @@ def test_a_notification_wakes_a_waiter_after_the_commit(db: Database) -> None:
 
     async def scenario() -> tuple[bool, bool, int]:
         quiet = await db.wait("items", 0.2)
-        waiter = asyncio.ensure_future(db.wait("items", 10))
-        await asyncio.sleep(0.3)  # the listener is in place
+        heard = db.heard("items")  # listening from here: nothing after it is missed
+        waiter = asyncio.ensure_future(db.wait("items", 10, after=heard))
 
         def add(tx: Transaction) -> None:
             insert(tx, "c", 3)
@@ -114,8 +114,8 @@ def test_postgres_schemas_keep_plugins_apart(postgres: Cluster, tmp_path: Path) 
         assert one.run_sync(count) == 1
 
         async def cross() -> bool:  # a notification of one schema is not heard in the other
-            waiter = asyncio.ensure_future(two.wait("items", 1.0))
-            await asyncio.sleep(0.3)
+            heard = two.heard("items")  # two listens from here
+            waiter = asyncio.ensure_future(two.wait("items", 1.0, after=heard))
             await one.run(lambda tx: tx.notify("items"))
             return await waiter
 
