@@ -5,10 +5,10 @@ status the table below gives. Under ``/api/v1/workers``: the jobs, triggering on
 executions, cancelling and retrying one. ``/health`` answers while the process lives,
 ``/health/ready`` once the store is migrated and the job processes are up.
 
-Handlers answer with a ready :class:`quart.Response` (:func:`netscript.json_reply`): quart-schema converts
-any other return value through a new pydantic ``TypeAdapter`` per request, which cost a
-quarter of a trigger's time. The trigger's body is parsed by its model straight from the
-bytes (quart-schema only documents it).
+Handlers answer with a ready :class:`quart.Response` (:func:`netscript.json_reply`):
+quart-schema converts any other return value through a new pydantic ``TypeAdapter`` per
+request, which cost a quarter of a trigger's time. The trigger's body is parsed by its
+model straight from the bytes (quart-schema only documents it).
 """
 
 from __future__ import annotations
