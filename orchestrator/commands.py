@@ -283,7 +283,7 @@ def cmd_control(args: argparse.Namespace) -> int:
                 or _all_stopped({n: before[n]})  # a stopped one just starts
             )
             and s.get("pid") != before[n].get("pid")
-            and client.is_up(s, probed=before[n].get("health") != "Unknown")
+            and client.is_up(s, probed=bool(s.get("probed")))
             for n, s in units.items()
             if n in before
         )

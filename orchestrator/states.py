@@ -41,6 +41,7 @@ class ResourceStatus(BaseModel):
     external: bool = False
     state: ResourceState = ResourceState.NOT_STARTED
     health: Health = Health.UNKNOWN
+    probed: bool = False  # it has a health probe: Unknown then means "not probed yet"
     pid: int | None = None
     port: int | None = None
     url: str | None = None

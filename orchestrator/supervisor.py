@@ -66,6 +66,7 @@ class Supervisor:
                 plugin=unit.resource.plugin,
                 resource=unit.resource.name,
                 replica=unit.replica,
+                probed=unit.resource.spec.health is not None,
                 port=self.ports.get(unit.name),
                 url=service_url(self.ports[unit.name]) if unit.name in self.ports else None,
                 updated_at=self.now(),
