@@ -95,16 +95,7 @@ def create_app(engine: Engine, *, max_body: int) -> Quart:
             checked = saga.validate_input(data.input)
         except ValidationError as exc:
             return json_error(422, "invalid-input", describe_errors(exc))
-        instance, created = await db.run(
-            lambda tx: store.start(
-                tx,
-                saga,
-                names,
-                correlation_key=data.correlation_key,
-                input=checked,
-                now=time.time(),
-            )
-        )
+        instance, created = await engine.start_instance(saga, data.correlation_key, checked)
         return json_reply(view(instance), 201 if created else 200)
 
     @app.get(f"{PREFIX}/instances")

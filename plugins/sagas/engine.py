@@ -24,7 +24,14 @@ from typing import Any
 
 import httpx
 
-from netscript import Database, OutboxPublisher, PermanentError, WorkersClient, WorkersError
+from netscript import (
+    Database,
+    OutboxPublisher,
+    PermanentError,
+    Transaction,
+    WorkersClient,
+    WorkersError,
+)
 
 from . import machine, store
 from .definitions import Saga, SagaContext, SagaRegistry, Step, is_async
@@ -68,6 +75,7 @@ class Engine:
         self._tasks: list[asyncio.Task[None]] = []
         self._held: dict[str, asyncio.Task[None]] = {}
         self._cancels: dict[str, asyncio.Event] = {}
+        self._taking = 0  # starts being taken by this service (slots held meanwhile)
         self.outbox = OutboxPublisher(db, SCHEMAS, f"sagas-{self.worker_id}")
 
     @property
@@ -107,6 +115,42 @@ class Engine:
         if self._workers is not None:
             await self._workers.close()
 
+    async def start_instance(
+        self, saga: Saga, correlation_key: str, input: Any
+    ) -> tuple[store.Instance, bool]:
+        """Store a new instance of ``saga`` (or find the one ``correlation_key`` already
+        names): ``(instance, created)``. With a free slot, this service takes the new one in
+        the same transaction, its first step begun, and drives it at once; else any
+        service claims it."""
+        take = not self._stopping.is_set() and len(self._held) + self._taking < (
+            self.settings.concurrency
+        )
+        now = self.clock()
+
+        def work(tx: Transaction) -> tuple[store.Instance, bool]:
+            instance, created = store.start(
+                tx, saga, self.names, correlation_key=correlation_key, input=input, now=now,
+                wake=not take,
+            )  # fmt: skip
+            if not (created and take):
+                return instance, created
+            instance = store.take(
+                tx, instance, worker_id=self.worker_id, now=now, lease=self.settings.lease,
+                sagas=self.names,
+            )  # fmt: skip
+            begun = self._begin_in(tx, instance, saga, now)
+            assert begun is not None
+            return begun, True
+
+        self._taking += take
+        try:
+            instance, created = await self.db.run(work)
+        finally:
+            self._taking -= take
+        if created and take:
+            self._drive_later(instance, False)
+        return instance, created
+
     def info(self) -> dict[str, Any]:
         return {"workerId": self.worker_id, "driving": len(self._held)}
 
@@ -115,25 +159,16 @@ class Engine:
     async def _schedule(self) -> None:
         while not self._stopping.is_set():
             heard = self.db.heard(store.CHANNEL)
-            free = self.settings.concurrency - len(self._held)
+            free = self.settings.concurrency - len(self._held) - self._taking
             due: float | None = None
             if free > 0:
                 try:
-                    claimed, due = await self.db.run(
-                        partial(
-                            store.claim_and_look,
-                            worker_id=self.worker_id,
-                            capacity=free,
-                            now=self.clock(),
-                            lease=self.settings.lease,
-                            sagas=self.names,
-                        )
-                    )
+                    claimed, due = await self.db.run(partial(self._claim, free, self.clock()))
                 except Exception as exc:  # the database is away: try again
                     log.warning("sagas: claim failed: %s", exc)
                     claimed = []
-                for instance in claimed:
-                    self._drive_later(instance)
+                for instance, resuming in claimed:
+                    self._drive_later(instance, resuming)
                 if len(claimed) == free:
                     continue
             wait = self.settings.poll
@@ -141,6 +176,23 @@ class Engine:
                 wait = max(0.0, min(wait, due - self.clock()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_or_stop(heard), wait)
+
+    def _claim(
+        self, capacity: int, now: float, tx: Transaction
+    ) -> tuple[list[tuple[store.Instance, bool]], float | None]:
+        """Claim up to ``capacity`` instances, beginning the next attempt of those with one
+        to begin in the same transaction: each with whether it was found begun (a crash or a
+        stop interrupted it, or it waits for a message)."""
+        claimed, due = store.claim_and_look(
+            tx, worker_id=self.worker_id, capacity=capacity, now=now, lease=self.settings.lease,
+            sagas=self.names,
+        )  # fmt: skip
+        taken = []
+        for instance in claimed:
+            saga = self.sagas.get(instance.saga)
+            begun = None if saga is None else self._begin_in(tx, instance, saga, now)
+            taken.append((begun or instance, instance.begun))
+        return taken, due
 
     async def _wake_or_stop(self, heard: int) -> None:
         waiter = asyncio.ensure_future(self.db.wait(store.CHANNEL, self.settings.poll, heard))
@@ -151,11 +203,11 @@ class Engine:
             waiter.cancel()
             stopper.cancel()
 
-    def _drive_later(self, instance: store.Instance) -> None:
+    def _drive_later(self, instance: store.Instance, resuming: bool) -> None:
         self._cancels[instance.id] = asyncio.Event()
         if instance.cancel_requested:
             self._cancels[instance.id].set()
-        task = asyncio.create_task(self._drive(instance), name=f"saga {instance.id}")
+        task = asyncio.create_task(self._drive(instance, resuming), name=f"saga {instance.id}")
         self._held[instance.id] = task
 
         def ended(_: asyncio.Task[None]) -> None:
@@ -166,9 +218,10 @@ class Engine:
 
     # -- driving one instance -------------------------------------------------------------------
 
-    async def _drive(self, instance: store.Instance | None) -> None:
+    async def _drive(self, instance: store.Instance | None, resuming: bool) -> None:
         """Take ``instance`` from where the store says it is until it is final, waits, backs
-        off, or is no longer this service's."""
+        off, or is no longer this service's. ``resuming``: it was found with its attempt
+        begun (a crash or a stop interrupted it, or it waits for a message)."""
         assert instance is not None
         saga = self.sagas.get(instance.saga)
         if saga is None:
@@ -176,7 +229,6 @@ class Engine:
                       instance.saga)  # fmt: skip
             await self._give_up(instance.id, self.clock() + WAIT_BACKSTOP)
             return
-        resuming = instance.begun  # begun before: a crash (or a stop) interrupted it
         try:
             while instance is not None and not instance.progress.final:
                 progress = instance.progress
@@ -200,7 +252,7 @@ class Engine:
                     return
                 if move is None:  # waiting (its lease given up) or no longer ours
                     return
-                instance = await self._apply(instance.id, move)
+                instance = await self._apply(instance.id, move, saga)
                 if instance is not None and instance.worker_id is None:
                     return  # backing off: due again later
         except asyncio.CancelledError:
@@ -209,25 +261,45 @@ class Engine:
             log.exception("sagas: driving %s failed; its lease will expire", instance)
 
     async def _begin(self, instance: store.Instance, saga: Saga) -> store.Instance | None:
+        now = self.clock()
+        return await self.db.run(lambda tx: self._begin_in(tx, instance, saga, now))
+
+    def _begin_in(
+        self, tx: Transaction, instance: store.Instance | None, saga: Saga, now: float
+    ) -> store.Instance | None:
+        """In ``tx``: begin the next attempt of ``instance`` (its current step, or the
+        compensation) when it is this service's and has one to begin now; else leave it.
+        Committed with the transition before it, so moving on costs no commit of its own."""
+        if (
+            instance is None
+            or instance.worker_id != self.worker_id
+            or instance.status not in ("running", "compensating")
+            or instance.begun
+            or (instance.cancel_requested and not instance.cancelling)
+        ):
+            return instance
         move = machine.begin(instance.progress)
         step = saga.steps[move.progress.step]
         extra: dict[str, Any] = {}
         if instance.status == "running" and step.kind == "wait" and step.timeout is not None:
-            extra["deadline"] = self.clock() + step.timeout
-        return await self._apply(instance.id, move, **extra)
-
-    async def _apply(self, iid: str, move: Move, **extra: Any) -> store.Instance | None:
-        return await self.db.run(
-            partial(
-                store.apply,
-                iid=iid,
-                move=move,
-                sagas=self.names,
-                worker_id=self.worker_id,
-                now=self.clock(),
-                **extra,
-            )
+            extra["deadline"] = now + step.timeout
+        return store.apply(
+            tx, instance.id, move, self.names, worker_id=self.worker_id, now=now, **extra
         )
+
+    async def _apply(
+        self, iid: str, move: Move, saga: Saga | None = None
+    ) -> store.Instance | None:
+        """Commit ``move``; with ``saga``, begin what comes next in the same transaction."""
+        now = self.clock()
+
+        def work(tx: Transaction) -> store.Instance | None:
+            moved = store.apply(tx, iid, move, self.names, worker_id=self.worker_id, now=now)
+            if saga is None or (iid in self._cancels and self._cancels[iid].is_set()):
+                return moved  # a cancel is taken first (by _drive)
+            return self._begin_in(tx, moved, saga, now)
+
+        return await self.db.run(work)
 
     async def _give_up(self, iid: str, run_at: float) -> None:
         await self.db.run(

@@ -246,11 +246,19 @@ def _progress_columns(progress: Progress) -> dict[str, Any]:
 
 
 def start(
-    tx: Transaction, saga: Saga, sagas: Sagas, *, correlation_key: str, input: Any, now: float
+    tx: Transaction,
+    saga: Saga,
+    sagas: Sagas,
+    *,
+    correlation_key: str,
+    input: Any,
+    now: float,
+    wake: bool = True,
 ) -> tuple[Instance, bool]:
     """A new instance of ``saga`` for ``correlation_key``, or the existing one whatever its
     status (a correlation key names one business transaction for good): ``(instance,
-    created)``."""
+    created)``. ``wake``: tell the services there is one to claim (not when the caller
+    takes it in the same transaction with :func:`take`)."""
     iid = instance_id(saga.name, correlation_key)
     row = tx.execute(
         "INSERT INTO instances (id, saga, correlation_key, status, input, run_at, started_at,"
@@ -265,7 +273,8 @@ def start(
     instance = Instance.from_row(row)
     _history(tx, instance, "created", now, step=None)
     Outbox.add(tx, STREAM, "sagaInstance", iid, instance.stream_value(saga))
-    tx.notify(CHANNEL)
+    if wake:
+        tx.notify(CHANNEL)
     return instance, True
 
 
@@ -287,33 +296,39 @@ def claim(
         (now, now),
         suffix,
     )
-    claimed = []
-    for instance in found:
-        if instance.worker_id is not None:  # its service died while it ran
-            _history(
-                tx,
-                instance,
-                "taken-over",
-                now,
-                step=instance.step_name(sagas.get(instance.saga)),
-                error=f"lease of {instance.worker_id} expired",
-                worker_id=worker_id,
-            )
-        changes: dict[str, Any] = {"worker_id": worker_id, "lease_expires": now + lease}
-        if instance.status == "pending":
-            changes["status"] = "running"
-        instance = _write(tx, instance.id, sagas, now, **changes)
-        if "status" in changes:
-            _history(
-                tx,
-                instance,
-                "started",
-                now,
-                step=instance.step_name(sagas.get(instance.saga)),
-                worker_id=worker_id,
-            )
-        claimed.append(instance)
-    return claimed
+    return [take(tx, i, worker_id=worker_id, now=now, lease=lease, sagas=sagas) for i in found]
+
+
+def take(
+    tx: Transaction, instance: Instance, *, worker_id: str, now: float, lease: float, sagas: Sagas
+) -> Instance:
+    """Lease ``instance`` to ``worker_id``: one :func:`claim` found, or one :func:`start`
+    just stored in this transaction (the service that received the start has a free slot:
+    no other service claims it, none is woken for it)."""
+    if instance.worker_id is not None:  # its service died while it ran
+        _history(
+            tx,
+            instance,
+            "taken-over",
+            now,
+            step=instance.step_name(sagas.get(instance.saga)),
+            error=f"lease of {instance.worker_id} expired",
+            worker_id=worker_id,
+        )
+    changes: dict[str, Any] = {"worker_id": worker_id, "lease_expires": now + lease}
+    if instance.status == "pending":
+        changes["status"] = "running"
+    instance = _write(tx, instance.id, sagas, now, **changes)
+    if "status" in changes:
+        _history(
+            tx,
+            instance,
+            "started",
+            now,
+            step=instance.step_name(sagas.get(instance.saga)),
+            worker_id=worker_id,
+        )
+    return instance
 
 
 def apply(

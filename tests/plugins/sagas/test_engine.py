@@ -287,3 +287,69 @@ def test_a_stopped_service_gives_its_instances_back_at_once(tmp_path: Path) -> N
         db.close_sync()  # type: ignore[attr-defined]
     assert (given_back.worker_id, given_back.begun) == (None, True)  # not held until its lease
     assert given_back.run_at <= time.time()  # due now, for the next service
+
+
+def test_each_transition_commits_with_the_begin_that_follows_it(tmp_path: Path) -> None:
+    """A step's outcome and the next attempt's begin are one transaction (one commit per
+    step, not two): the same time in the history, and a crash cannot fall between them."""
+    log = Log()
+    saga = Saga(
+        name="pair",
+        steps=[Step("a", run=log.step("a", fail=1), retries=1, backoff=QUICK),
+               Step("b", run=log.step("b"))],
+    )  # fmt: skip
+
+    async def scenario(engine: Engine, db: Database) -> Any:
+        iid = await begin(db, saga, "k")  # stored by another service: claimed by this one
+        return await until(db, iid, lambda i: i.status == "completed")
+
+    done = running(tmp_path, registry(saga), scenario)
+    moments = [(h["event"], h["at"]) for h in done.history]
+    assert [event for event, _ in moments] == [
+        "created", "started", "step-begun", "retry-scheduled", "step-begun", "step-completed",
+        "step-begun", "completed",
+    ]  # fmt: skip
+    assert moments[1][1] == moments[2][1]  # claimed and begun together
+    assert moments[3][1] != moments[4][1]  # a retry waits for its backoff
+    assert moments[5][1] == moments[6][1]  # completed, and the next step begun
+    assert log.calls == ["a:1", "a:2", "b:1"]
+
+
+def test_a_start_through_the_service_is_driven_at_once_while_a_slot_is_free(
+    tmp_path: Path,
+) -> None:
+    release = asyncio.Event()
+
+    async def hold(ctx: SagaContext) -> dict[str, Any]:
+        await release.wait()
+        return {"held": ctx.correlation_key}
+
+    saga = Saga(name="hold", steps=[Step("hold", run=hold)])
+    db = open_database(None, schema="sagas", folder=tmp_path)
+    one_slot = SETTINGS.model_copy(update={"concurrency": 1})
+
+    async def go() -> Any:
+        engine = Engine(db, registry(saga), one_slot, worker_id="test-1")
+        await engine.start()
+        try:
+            first, created = await engine.start_instance(saga, "a", None)
+            second, _ = await engine.start_instance(saga, "b", None)  # no slot left
+            again, created_again = await engine.start_instance(saga, "a", None)
+            release.set()
+            ended = [until(db, i.id, lambda i: i.status == "completed") for i in (first, second)]
+            done = [await one for one in ended]
+            return first, created, second, again, created_again, done
+        finally:
+            await engine.stop(timeout=0.1)
+
+    try:
+        first, created, second, again, created_again, done = asyncio.run(go())
+    finally:
+        db.close_sync()  # type: ignore[attr-defined]
+    assert created and (first.status, first.worker_id, first.begun) == ("running", "test-1", True)
+    assert (second.status, second.worker_id, second.begun) == ("pending", None, False)
+    assert (again.id, created_again) == (first.id, False)  # one instance per correlation key
+    history = [(h["event"], h["at"]) for h in done[0].history]
+    assert [e for e, _ in history[:3]] == ["created", "started", "step-begun"]
+    assert len({at for _, at in history[:3]}) == 1  # one transaction
+    assert [i.state for i in done] == [{"held": "a"}, {"held": "b"}]
