@@ -59,6 +59,8 @@ _WHERE = {
     "describe_errors": "netscript.webapi",
     "LoopbackGuard": "netscript.guard",
     "lazy": "netscript.helpers",
+    "Backoff": "netscript.retry",
+    "backoff_delay": "netscript.retry",
     "env_port": "netscript.helpers",
     # the workers plugin's public side: what a job is run with, and the client
     "JobContext": "netscript.plugins.workers.jobs",
@@ -115,6 +117,7 @@ __all__ = [
     "ApiClient",
     "ApiError",
     "App",
+    "Backoff",
     "CamelModel",
     "Change",
     "ChangeEvent",
@@ -164,6 +167,7 @@ __all__ = [
     "WorkersClient",
     "WorkersError",
     "__version__",
+    "backoff_delay",
     "build_stream_url",
     "create_durable_stream",
     "define_stream_consumer",
@@ -249,6 +253,7 @@ if TYPE_CHECKING:
     )
     from netscript.plugins.workers.client import WorkersClient, WorkersError
     from netscript.plugins.workers.jobs import JobContext, PermanentError
+    from netscript.retry import Backoff, backoff_delay
     from netscript.service import plugin_settings, plugin_state_dir, serve, serve_async
     from netscript.storage import Database, Migration, StorageError, Transaction, open_database
     from netscript.storage.outbox import Outbox, OutboxPublisher, outbox_migration

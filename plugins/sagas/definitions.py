@@ -35,21 +35,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from netscript import Backoff as PlatformBackoff
+
 SAGA_NAME = r"^[a-z][a-z0-9._-]{0,62}$"
 STEP_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 StepKind = Literal["job", "run", "wait"]
 
 
-class Backoff(BaseModel):
-    """Delay before a step's (or a compensation's) next attempt: ``initial * factor **
-    (attempt - 1)``, at most ``max`` seconds, spread by ``± jitter`` (a fraction)."""
+class Backoff(PlatformBackoff):
+    """Delay before a step's (or a compensation's) next attempt: the platform's
+    :class:`netscript.Backoff`, at most 60 seconds by default."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    initial: float = Field(1.0, gt=0)
     max: float = Field(60.0, gt=0)
-    factor: float = Field(2.0, ge=1)
-    jitter: float = Field(0.1, ge=0, le=1)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from .definitions import Backoff, Saga, Step
+from netscript import backoff_delay
+
+from .definitions import Saga, Step
 
 Status = Literal["pending", "running", "compensating", "completed", "failed", "cancelled"]
 STATUSES: tuple[Status, ...] = (
@@ -73,14 +75,6 @@ class Move:
     event: str
     run_at: float | None = None
     error: str | None = None
-
-
-def backoff_delay(backoff: Backoff, attempt: int, rng: random.Random | None = None) -> float:
-    """Seconds before the attempt after ``attempt`` (1-based)."""
-    delay = min(backoff.max, backoff.initial * backoff.factor ** max(attempt - 1, 0))
-    if backoff.jitter:
-        delay = max(0.0, delay * (1 + (rng or random).uniform(-backoff.jitter, backoff.jitter)))
-    return delay
 
 
 def start() -> Move:

@@ -25,6 +25,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from netscript import Backoff
+
 JOB_NAME = r"^[a-z][a-z0-9._-]{0,62}$"
 
 
@@ -56,18 +58,6 @@ class JobContext:
     idempotency_key: str | None = None
     correlation_id: str | None = None
     input: BaseModel | None = field(default=None, repr=False)  # the validated payload
-
-
-class Backoff(BaseModel):
-    """Delay before a retry: ``initial * factor ** (attempt - 1)``, at most ``max`` seconds,
-    spread by ``± jitter`` (a fraction) so failing executions do not retry in lockstep."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    initial: float = Field(1.0, gt=0)
-    max: float = Field(300.0, gt=0)
-    factor: float = Field(2.0, ge=1)
-    jitter: float = Field(0.1, ge=0, le=1)
 
 
 class JobSpec(BaseModel):

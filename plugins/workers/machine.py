@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from .jobs import Backoff
+from netscript import Backoff, backoff_delay
 
 Status = Literal["pending", "queued", "running", "completed", "failed", "timeout", "cancelled"]
 STATUSES: tuple[Status, ...] = (
@@ -29,16 +29,6 @@ RETRYABLE: frozenset[str] = frozenset({"failed", "timeout", "cancelled"})  # POS
 Outcome = Literal["completed", "failed", "timeout", "crashed", "permanent", "lost", "cancelled"]
 
 WORKER_LOST = "worker lost"
-
-
-def backoff_delay(backoff: Backoff, attempt: int, rng: random.Random | None = None) -> float:
-    """Seconds before the attempt after ``attempt`` (1-based): ``initial * factor **
-    (attempt - 1)``, capped at ``max``, then spread by ``± jitter`` of itself."""
-    delay = min(backoff.max, backoff.initial * backoff.factor ** max(attempt - 1, 0))
-    if backoff.jitter:
-        spread = (rng or random).uniform(-backoff.jitter, backoff.jitter)
-        delay = max(0.0, delay * (1 + spread))
-    return delay
 
 
 @dataclass(frozen=True)

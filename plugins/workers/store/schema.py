@@ -9,9 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from netscript import Migration, Outbox, Transaction, outbox_migration
-
-from ..jobs import Backoff
+from netscript import Backoff, Migration, Outbox, Transaction, outbox_migration
 
 STREAM = "/workers/executions"
 SCHEMA = "workers"
