@@ -51,6 +51,7 @@ _WHERE = {
     "service_url": "netscript.apiclient",
     "run_client_command": "netscript.apiclient",
     "print_result": "netscript.apiclient",
+    "json_argument": "netscript.apiclient",
     "wait_for_entity": "netscript.follow",
     "CamelModel": "netscript.webapi",
     "ErrorBody": "netscript.webapi",
@@ -62,6 +63,7 @@ _WHERE = {
     "Backoff": "netscript.retry",
     "backoff_delay": "netscript.retry",
     "env_port": "netscript.helpers",
+    "service_resource": "netscript.helpers",
     # the workers plugin's public side: what a job is run with, and the client
     "JobContext": "netscript.plugins.workers.jobs",
     "PermanentError": "netscript.plugins.workers.jobs",
@@ -73,12 +75,23 @@ _WHERE = {
     "SagaContext": "netscript.plugins.sagas.definitions",
     "SagasClient": "netscript.plugins.sagas.client",
     "SagasError": "netscript.plugins.sagas.client",
+    # the triggers plugin's public side: what a trigger is written with, and the client
+    "Webhook": "netscript.plugins.triggers.definitions",
+    "Cron": "netscript.plugins.triggers.definitions",
+    "FileWatch": "netscript.plugins.triggers.definitions",
+    "TriggerEvent": "netscript.plugins.triggers.definitions",
+    "enqueue_job": "netscript.plugins.triggers.definitions",
+    "start_saga": "netscript.plugins.triggers.definitions",
+    "defer": "netscript.plugins.triggers.definitions",
+    "TriggersClient": "netscript.plugins.triggers.client",
+    "TriggersError": "netscript.plugins.triggers.client",
     # a plugin's storage: SQLite or PostgreSQL, migrations, the outbox
     "open_database": "netscript.storage",
     "Database": "netscript.storage",
     "Migration": "netscript.storage",
     "StorageError": "netscript.storage",
     "Transaction": "netscript.storage",
+    "wait_unless": "netscript.storage",
     "Outbox": "netscript.storage.outbox",
     "OutboxPublisher": "netscript.storage.outbox",
     "outbox_migration": "netscript.storage.outbox",
@@ -124,11 +137,13 @@ __all__ = [
     "CollectionDefinition",
     "CommandContext",
     "Config",
+    "Cron",
     "CycleError",
     "Database",
     "Dependency",
     "DurableStreamProducer",
     "ErrorBody",
+    "FileWatch",
     "Health",
     "HealthProbe",
     "HostError",
@@ -164,22 +179,29 @@ __all__ = [
     "StreamUnsupportedOperationError",
     "StreamView",
     "Transaction",
+    "TriggerEvent",
+    "TriggersClient",
+    "TriggersError",
+    "Webhook",
     "WorkersClient",
     "WorkersError",
     "__version__",
     "backoff_delay",
     "build_stream_url",
     "create_durable_stream",
+    "defer",
     "define_stream_consumer",
     "define_stream_producer",
     "define_stream_schema",
     "describe_errors",
+    "enqueue_job",
     "env_port",
     "get_streams_auth",
     "get_streams_url",
     "hookimpl",
     "hookspec",
     "inspect_stream_topic",
+    "json_argument",
     "json_error",
     "json_reply",
     "lazy",
@@ -194,21 +216,25 @@ __all__ = [
     "run_client_command",
     "serve",
     "serve_async",
+    "service_resource",
     "service_url",
+    "start_saga",
     "wait_for_entity",
+    "wait_unless",
 ]
 
 if TYPE_CHECKING:
     from netscript.apiclient import (
         ApiClient,
         ApiError,
+        json_argument,
         print_result,
         run_client_command,
         service_url,
     )
     from netscript.follow import wait_for_entity
     from netscript.guard import LoopbackGuard
-    from netscript.helpers import env_port, lazy
+    from netscript.helpers import env_port, lazy, service_resource
     from netscript.host.app import load_app
     from netscript.host.config import Config
     from netscript.host.context import CommandContext, RunContext
@@ -251,11 +277,28 @@ if TYPE_CHECKING:
         inspect_stream_topic,
         open_stream_view,
     )
+    from netscript.plugins.triggers.client import TriggersClient, TriggersError
+    from netscript.plugins.triggers.definitions import (
+        Cron,
+        FileWatch,
+        TriggerEvent,
+        Webhook,
+        defer,
+        enqueue_job,
+        start_saga,
+    )
     from netscript.plugins.workers.client import WorkersClient, WorkersError
     from netscript.plugins.workers.jobs import JobContext, PermanentError
     from netscript.retry import Backoff, backoff_delay
     from netscript.service import plugin_settings, plugin_state_dir, serve, serve_async
-    from netscript.storage import Database, Migration, StorageError, Transaction, open_database
+    from netscript.storage import (
+        Database,
+        Migration,
+        StorageError,
+        Transaction,
+        open_database,
+        wait_unless,
+    )
     from netscript.storage.outbox import Outbox, OutboxPublisher, outbox_migration
     from netscript.webapi import (
         CamelModel,

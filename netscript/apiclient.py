@@ -133,6 +133,19 @@ def run_client_command(
     return asyncio.run(run())
 
 
+def json_argument(name: str, raw: str) -> Any:
+    """A command's ``--name`` option given as JSON, parsed.
+
+    :raises HostError: it is not JSON (one line naming the option).
+    """
+    from netscript.host.errors import HostError
+
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise HostError(f"--{name} is not JSON: {exc}") from None
+
+
 def print_result(args: argparse.Namespace, data: Any, table: Callable[[], None]) -> None:
     """``data`` as JSON with ``--json``, else ``table()``."""
     if args.json:

@@ -61,6 +61,10 @@ class LoopbackGuard:
 
         app = LoopbackGuard(quart_app)          # or netscript.serve(quart_app)
         app = LoopbackGuard(quart_app, allowed_origins=["http://127.0.0.1:18888"])
+        app = LoopbackGuard(quart_app, open_paths=["/api/v1/webhooks/"])
+
+    ``open_paths``: path prefixes it lets through unchecked, for requests that come from
+    outside by design and prove themselves otherwise (signed webhooks, through a tunnel).
     """
 
     def __init__(
@@ -69,16 +73,26 @@ class LoopbackGuard:
         *,
         allowed_hosts: Iterable[str] = (),
         allowed_origins: Iterable[str] = (),
+        open_paths: Iterable[str] = (),
     ) -> None:
         self.app = app
         self.hosts = LOOPBACK_HOSTS | {host.lower().strip("[]") for host in allowed_hosts}
         self.origins = frozenset(origin.lower().rstrip("/") for origin in allowed_origins)
+        self.open_paths = tuple(open_paths)
+        if any(not p.startswith("/") or not p.endswith("/") for p in self.open_paths):
+            raise ValueError("open_paths are path prefixes such as '/api/v1/webhooks/'")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        problem = self.problem(scope)
+        path = str(scope.get("path", ""))
+        opened = (
+            self.open_paths
+            and path.startswith(self.open_paths)
+            and not {".", ".."} & set(path.split("/"))  # no way out of the open prefix
+        )
+        problem = None if opened else self.problem(scope)
         if problem is None:
             await self.app(scope, receive, send)
         elif scope["type"] == "websocket":

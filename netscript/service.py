@@ -118,6 +118,7 @@ async def serve_async(
     *,
     port: int | None = None,
     allowed_origins: tuple[str, ...] = (),
+    open_paths: tuple[str, ...] = (),
     started: Callable[[int], Awaitable[None]] | None = None,
     stopping: Callable[[], Awaitable[None]] | None = None,
     **hypercorn: Any,
@@ -125,6 +126,7 @@ async def serve_async(
     """:func:`serve` from a running event loop, with the service's own start and stop: the
     server answers (``/health`` first) while ``started(port)`` runs; on SIGTERM or SIGINT,
     ``stopping()`` runs while it still answers, then the requests in flight finish.
+    ``open_paths``: path prefixes the guard lets through (see :class:`LoopbackGuard`).
 
     Example::
 
@@ -150,7 +152,7 @@ async def serve_async(
     config.graceful_timeout = 5.0
     for key, value in hypercorn.items():
         setattr(config, key, value)
-    guarded = LoopbackGuard(app, allowed_origins=allowed_origins)
+    guarded = LoopbackGuard(app, allowed_origins=allowed_origins, open_paths=open_paths)
     stop, shutdown = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

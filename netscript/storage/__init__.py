@@ -8,6 +8,7 @@ the event loop, wake-ups, and the outbox that makes a stream converge to the sto
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from .base import Database, Migration, StorageError, Transaction
@@ -44,4 +45,27 @@ def open_database(url: str | None, *, schema: str, folder: Path | str) -> Databa
     return SQLiteDatabase(Path(folder) / f"{schema}.sqlite3", schema)
 
 
-__all__ = ["Database", "Migration", "StorageError", "Transaction", "open_database"]
+async def wait_unless(
+    db: Database, channel: str, timeout: float, after: int, stop: asyncio.Event
+) -> None:
+    """``db.wait(channel, timeout, after)``, over at once when ``stop`` is set: what a
+    service's claim loop sleeps on between looks at its store.
+
+    Example::
+
+        heard = db.heard("ready")
+        ...  # look at the store
+        await wait_unless(db, "ready", poll, heard, stopping)
+    """
+    waiter = asyncio.ensure_future(db.wait(channel, timeout, after))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        stopper.cancel()
+
+
+__all__ = [
+    "Database", "Migration", "StorageError", "Transaction", "open_database", "wait_unless",
+]

@@ -54,24 +54,15 @@ def run(args: argparse.Namespace) -> int:
     return run_client_command(args, service="sagas", make_client=SagasClient, command=_command)
 
 
-def _json_argument(name: str, raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        from netscript import HostError
-
-        raise HostError(f"--{name} is not JSON: {exc}") from None
-
-
 async def _command(client: Any, args: argparse.Namespace) -> int:
-    from netscript import print_result
+    from netscript import json_argument, print_result
 
     command = args.sagas_command
     if command == "ls":
         found = await client.definitions()
         print_result(args, found, lambda: _table_sagas(found))
     elif command == "start":
-        started = await client.start(args.saga, args.key, _json_argument("input", args.input))
+        started = await client.start(args.saga, args.key, json_argument("input", args.input))
         if not args.wait:
             again = "" if started["created"] else " (existing)"
             line = f"{started['instanceId']} {started['status']}{again}"
@@ -93,7 +84,7 @@ async def _command(client: Any, args: argparse.Namespace) -> int:
         sent = await client.publish(
             args.type,
             args.key,
-            _json_argument("payload", args.payload),
+            json_argument("payload", args.payload),
             saga=args.saga,
             message_id=args.message_id,
         )

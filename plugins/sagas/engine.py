@@ -31,6 +31,7 @@ from netscript import (
     Transaction,
     WorkersClient,
     WorkersError,
+    wait_unless,
 )
 
 from . import machine, store
@@ -175,7 +176,10 @@ class Engine:
             if due is not None:
                 wait = max(0.0, min(wait, due - self.clock()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_or_stop(heard), wait)
+                await asyncio.wait_for(
+                    wait_unless(self.db, store.CHANNEL, self.settings.poll, heard, self._stopping),
+                    wait,
+                )
 
     def _claim(
         self, capacity: int, now: float, tx: Transaction
@@ -193,15 +197,6 @@ class Engine:
             begun = None if saga is None else self._begin_in(tx, instance, saga, now)
             taken.append((begun or instance, instance.begun))
         return taken, due
-
-    async def _wake_or_stop(self, heard: int) -> None:
-        waiter = asyncio.ensure_future(self.db.wait(store.CHANNEL, self.settings.poll, heard))
-        stopper = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            stopper.cancel()
 
     def _drive_later(self, instance: store.Instance, resuming: bool) -> None:
         self._cancels[instance.id] = asyncio.Event()

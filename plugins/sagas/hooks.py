@@ -10,15 +10,11 @@ from collections.abc import Callable
 
 from netscript import (
     Config,
-    HealthProbe,
-    HostError,
     PluginManifest,
-    ResourceSpec,
-    RestartPolicy,
     __version__,
-    env_port,
     hookimpl,
     lazy,
+    service_resource,
 )
 
 from . import hookspecs
@@ -57,23 +53,14 @@ def netscript_register_settings(register: Callable[[type], None]) -> None:
 def netscript_register_resources(
     register: Callable[..., None], config: Config, settings: SagasSettings
 ) -> None:
-    port = env_port("SAGAS_PORT", DEFAULT_PORT, NAME)
-    if settings.replicas > 1 and not settings.database_url:
-        raise HostError(
-            f"plugin 'sagas': {settings.replicas} replicas share the instances only in "
-            "PostgreSQL: set database_url (NETSCRIPT_SAGAS__DATABASE_URL=postgresql://...)"
-        )
-    several = settings.replicas > 1
     register(
-        ResourceSpec(
-            name=NAME,
+        service_resource(
+            NAME,
             module="netscript.plugins.sagas",
-            port=None if several or not port else port,
-            dynamic_port=several or port == 0,
+            default_port=DEFAULT_PORT,
             replicas=settings.replicas,
-            port_env=["SAGAS_PORT"],
-            health=HealthProbe(path="/health/ready", interval=1.0, start_timeout=60.0),
-            restart=RestartPolicy(mode="on-failure", max_restarts=10),
+            database_url=settings.database_url,
+            shared="the instances",
         )
     )
 

@@ -245,10 +245,11 @@ class Webhook(Trigger):
 
 
 class Cron(Trigger):
-    """Fires on ``schedule`` (five cron fields; croniter) in ``timezone``. Missed ticks while
-    no service ran: ``catch_up="once"`` fires one event for all of them, ``"skip"`` none. A
-    tick whose previous run (the job or saga the last tick started) is still going is
-    skipped (``overlap="skip"``) or held until it ended (``"queue"``)."""
+    """Fires on ``schedule`` (five cron fields, or six with seconds last; croniter) in
+    ``timezone``. Missed ticks while no service ran: ``catch_up="once"`` fires one event for
+    all of them, ``"skip"`` none. A tick whose previous run (the job or saga the last tick
+    started) is still going is skipped (``overlap="skip"``) or held until it ended
+    (``"queue"``)."""
 
     kind: ClassVar[Kind] = "cron"
 
@@ -262,8 +263,8 @@ class Cron(Trigger):
     def _schedule(cls, value: str) -> str:
         from croniter import croniter
 
-        if len(value.split()) != 5 or not croniter.is_valid(value):
-            raise ValueError(f"{value!r} is not a cron schedule of five fields")
+        if len(value.split()) not in (5, 6) or not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron schedule of five fields (or six: seconds)")
         return value
 
     @field_validator("timezone")

@@ -219,11 +219,23 @@ def _write_trigger(
 def set_enabled(
     tx: Transaction, trigger: Trigger, enabled: bool, now: float, next_fire: float | None
 ) -> TriggerRow:
+    """Enable or disable ``trigger``. A cron trigger enabled again counts its ticks from
+    now: the ones that passed while it was disabled are not missed ticks."""
     current = trigger_row(tx, trigger.id, lock=True)
     assert current is not None, f"no trigger {trigger.id}"
     if current.enabled == enabled:
         return current
-    return _write_trigger(tx, trigger, now, next_fire, enabled=int(enabled))
+    changes: dict[str, Any] = {"enabled": int(enabled)}
+    if enabled and isinstance(trigger, Cron):
+        changes["last_tick"] = now
+    return _write_trigger(tx, trigger, now, next_fire, **changes)
+
+
+def note_fired(
+    tx: Transaction, trigger: Trigger, now: float, next_fire: float | None
+) -> TriggerRow:
+    """An event of ``trigger`` was stored now (``lastFiredAt``)."""
+    return _write_trigger(tx, trigger, now, next_fire, last_fired_at=now)
 
 
 def advance_tick(

@@ -57,12 +57,9 @@ async def _command(client: Any, args: argparse.Namespace) -> int:
         jobs = await client.jobs()
         print_result(args, jobs, lambda: _table_jobs(jobs))
     elif command == "run":
-        try:
-            payload = json.loads(args.payload)
-        except ValueError as exc:
-            from netscript import HostError
+        from netscript import json_argument
 
-            raise HostError(f"--payload is not JSON: {exc}") from None
+        payload = json_argument("payload", args.payload)
         started = await client.trigger(
             args.job, payload, idempotency_key=args.key, priority=args.priority, delay=args.delay
         )

@@ -1,0 +1,76 @@
+"""The triggers plugin's declarations: manifest, its hook, settings and service.
+
+Declarations only, no I/O: the port is read from the environment when the host asks for the
+resource. The service runs as ``python -m netscript.plugins.triggers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from netscript import (
+    Config,
+    PluginManifest,
+    __version__,
+    hookimpl,
+    lazy,
+    service_resource,
+)
+
+from . import hookspecs
+from .settings import TriggersSettings
+
+NAME = "triggers"
+DEFAULT_PORT = 8093
+
+
+@hookimpl
+def netscript_register_hookspecs(register: Callable[[object], None]) -> None:
+    register(hookspecs)
+
+
+@hookimpl
+def netscript_register_plugin(register: Callable[..., None]) -> None:
+    register(
+        PluginManifest(
+            name=NAME,
+            version=__version__,
+            kind="worker",
+            description="Signed webhooks, cron and file-watch triggers that start jobs and "
+            "sagas once per event, with retries, dead-letter and replay; mirrored to "
+            "/triggers/events.",
+            depends_on=["streams", "workers", "sagas"],
+            requires_db=True,
+        )
+    )
+
+
+@hookimpl
+def netscript_register_settings(register: Callable[[type], None]) -> None:
+    register(TriggersSettings)
+
+
+@hookimpl
+def netscript_register_resources(
+    register: Callable[..., None], config: Config, settings: TriggersSettings
+) -> None:
+    register(
+        service_resource(
+            NAME,
+            module="netscript.plugins.triggers",
+            default_port=DEFAULT_PORT,
+            replicas=settings.replicas,
+            database_url=settings.database_url,
+            shared="the events",
+        )
+    )
+
+
+@hookimpl
+def netscript_register_commands(register: Callable[..., None]) -> None:
+    register(
+        name="triggers",
+        help="triggers: list them, fire one, see events, replay, enable, disable, secrets",
+        configure=lazy("netscript.plugins.triggers.cli", "configure"),
+        run=lazy("netscript.plugins.triggers.cli", "run"),
+    )
