@@ -176,3 +176,31 @@ def test_a_real_service_refuses_a_foreign_origin(service: str) -> None:
     assert httpx.get(service, headers={"Origin": service}, timeout=5).status_code == 200
     allowed = {"Origin": "http://127.0.0.1:18888"}  # serve(allowed_origins=...)
     assert httpx.get(service, headers=allowed, timeout=5).status_code == 200
+
+
+def test_open_paths_let_outside_senders_through_and_nothing_else() -> None:
+    import asyncio
+
+    reached: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    guard = LoopbackGuard(app, open_paths=["/api/v1/webhooks/"])
+    outside = (("host", "hooks.example.com"), ("origin", "https://github.com"))
+    for path in (
+        "/api/v1/webhooks/order-created",  # open
+        "/api/v1/triggers/triggers",  # guarded
+        "/api/v1/webhooks/../triggers/triggers/x/fire",  # no way out of the open prefix
+        "/api/v1/webhooks/./x",
+    ):
+        asyncio.run(guard({**scope(*outside), "path": path}, None, send))
+    assert reached == ["/api/v1/webhooks/order-created"]
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [403, 403, 403]
+    with pytest.raises(ValueError, match="path prefixes"):
+        LoopbackGuard(app, open_paths=["/api/v1/webhooks"])
