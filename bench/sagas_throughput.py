@@ -48,7 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -331,9 +331,17 @@ HOPS = (
 def hop_breakdown(ours: Ours, started: dict[str, float]) -> dict[str, Any]:
     """Each hop's mean over the samples (summed over the three steps where a hop repeats),
     and its share of the mean start-to-completed latency."""
-    sagas_db = ours.state / "sagas" / "sagas.sqlite3"
-    workers_db = ours.state / "workers" / "workers.sqlite3"
-    with read_only(sagas_db) as conn:
+    per_key, completed = saga_hops(ours.state, started)
+    return summarize_hops(per_key, {k: completed[k] - t for k, t in started.items()}, HOPS)
+
+
+def saga_hops(
+    state: Path, started: dict[str, float]
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """For each correlation key in ``started`` (its start time): the seconds each hop of
+    :data:`HOPS` took, from the sagas history and the workers' executions in the stores
+    under ``state``; and when the instance completed."""
+    with read_only(state / "sagas" / "sagas.sqlite3") as conn:
         instances = {
             key: (iid, created, completed)
             for iid, key, created, completed in conn.execute(
@@ -346,18 +354,18 @@ def hop_breakdown(ours: Ours, started: dict[str, float]) -> dict[str, Any]:
             "SELECT instance_id, event, step, at FROM history ORDER BY instance_id, seq"
         ):
             history.setdefault(iid, []).append((event, step, at))
-    with read_only(workers_db) as conn:
+    with read_only(state / "workers" / "workers.sqlite3") as conn:
         executions: dict[str, tuple[float, float, float]] = {
             key: (triggered, claimed, completed)
             for key, triggered, claimed, completed in conn.execute(
                 "SELECT idempotency_key, triggered_at, started_at, completed_at FROM executions"
             )
         }
-    totals: dict[str, list[float]] = {hop: [] for hop, _ in HOPS}
-    overall: list[float] = []
+    per_key: dict[str, dict[str, float]] = {}
+    ended: dict[str, float] = {}
     for key, t0 in started.items():
         iid, created, completed = instances[key]
-        per: dict[str, float] = dict.fromkeys(totals, 0.0)
+        per: dict[str, float] = dict.fromkeys((hop for hop, _ in HOPS), 0.0)
         per["start call -> stored"] = created - t0
         begun = [(s, at) for e, s, at in history[iid] if e == "step-begun"]
         # the last step's result is stored with the instance's completion: one event
@@ -375,21 +383,30 @@ def hop_breakdown(ours: Ours, started: dict[str, float]) -> dict[str, Any]:
                 per["job completed -> step completed"] += noticed - done
             if n + 1 < len(begun):
                 per["step completed -> next step begun"] += begun[n + 1][1] - noticed
-        for hop, value in per.items():
-            totals[hop].append(value * 1000)
-        overall.append((completed - t0) * 1000)
-    mean_total = statistics.fmean(overall)
+        per_key[key] = per
+        ended[key] = completed
+    return per_key, ended
+
+
+def summarize_hops(
+    per_key: dict[str, dict[str, float]],
+    total: dict[str, float],
+    hops: Sequence[tuple[str, str]],
+) -> dict[str, Any]:
+    """Each hop's mean (ms) and share of the mean ``total`` (seconds, by key)."""
+    mean_total = statistics.fmean(total.values()) * 1000
+    means = {hop: statistics.fmean(p[hop] for p in per_key.values()) * 1000 for hop, _ in hops}
     return {
         "mean_ms": round(mean_total, 2),
         "hops": [
             {
                 "hop": hop,
                 "what": what,
-                "mean_ms": round(statistics.fmean(totals[hop]), 2),
-                "share": round(statistics.fmean(totals[hop]) / mean_total, 3),
+                "mean_ms": round(means[hop], 2),
+                "share": round(means[hop] / mean_total, 3),
             }
-            for hop, what in HOPS
-            if any(totals[hop])
+            for hop, what in hops
+            if any(p[hop] for p in per_key.values())
         ],
     }
 

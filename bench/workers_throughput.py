@@ -134,7 +134,9 @@ class Http:
         self.writer: asyncio.StreamWriter | None = None
         self.used = 0.0
 
-    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    async def request(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
         # the server closes a connection idle for its keep-alive timeout (hypercorn: 5 s):
         # one idle for 2 s is replaced before it is used, never retried after
         idle = time.monotonic() - self.used > 2.0
@@ -142,8 +144,9 @@ class Http:
             self.close()
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         assert self.reader is not None
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         head = (
-            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n{extra}"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         self.writer.write(head.encode() + body)
