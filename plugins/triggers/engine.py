@@ -280,7 +280,7 @@ class Engine:
         )
         try:
             if isinstance(trigger, Cron) and event.dedupe_key is not None:
-                going = await self._previous_run_going(trigger, event.id)
+                going = await self._previous_run_going(trigger, event)
                 if going is not None and trigger.overlap == "skip":
                     return machine.succeeded(progress, {"skipped": going, "actions": []})
                 if going is not None:
@@ -352,10 +352,17 @@ class Engine:
             "created": begun["created"],
         }
 
-    async def _previous_run_going(self, trigger: Cron, event_id: str) -> str | None:
-        """Why the previous tick's run still goes (a job or saga it started is not final),
-        or ``None``."""
-        before = await self.db.run(lambda tx: store.last_result(tx, trigger.id, event_id))
+    async def _previous_run_going(self, trigger: Cron, event: store.Event) -> str | None:
+        """Why the previous tick's run still goes (an earlier tick is not done, or a job or
+        saga the last one started is not final), or ``None``. Ticks go in order: a tick
+        waits for every earlier one."""
+
+        def look(tx: Transaction) -> tuple[str | None, store.Event | None]:
+            return store.earlier_open(tx, event), store.last_result(tx, trigger.id, event.id)
+
+        earlier, before = await self.db.run(look)
+        if earlier is not None:
+            return f"the previous tick's event {earlier} is not done yet"
         if before is None:
             return None
         for done in before.result.get("actions", []):

@@ -455,6 +455,19 @@ def replay(tx: Transaction, event_id: str, now: float) -> Event | None:
     return event
 
 
+def earlier_open(tx: Transaction, event: Event) -> str | None:
+    """The id of an earlier keyed event of the same trigger (a cron tick before this one)
+    that is not done yet (pending, in flight, backing off or held), if any."""
+    waiting = ", ".join(f"'{s}'" for s in (*WAITING, "in-flight"))
+    row = tx.execute(
+        f"SELECT id FROM events WHERE trigger_id = %s AND dedupe_key IS NOT NULL"
+        f" AND status IN ({waiting}) AND (detected_at < %s OR (detected_at = %s AND id < %s))"
+        f" ORDER BY detected_at, id LIMIT 1",
+        (event.trigger_id, event.detected_at, event.detected_at, event.id),
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
 def last_result(tx: Transaction, trigger_id: str, before: str) -> Event | None:
     """The latest completed event of the trigger with actions run, other than ``before``
     (a cron tick's overlap check)."""

@@ -243,6 +243,43 @@ def test_cron_ticks_fire_each_second_once_while_enabled(triggers: Triggers) -> N
     assert len(triggers.events(trigger="every-second")) <= count + 1
 
 
+def test_overlapping_ticks_are_skipped_or_queued(triggers: Triggers) -> None:
+    """Two crons fire every second a job of 1.5 s: with overlap "skip" a tick whose previous
+    job still runs is completed as skipped; with "queue" it waits. Either way no two jobs of
+    one trigger run at once."""
+    for overlap in ("skip", "queue"):
+        assert triggers.http.post(f"{API}/triggers/slow-{overlap}/enable").status_code == 200
+    wait_until(
+        lambda: all(len(triggers.events(trigger=f"slow-{o}")) >= 4 for o in ("skip", "queue")),
+        30, "too few ticks",
+    )  # fmt: skip
+    for overlap in ("skip", "queue"):
+        triggers.http.post(f"{API}/triggers/slow-{overlap}/disable")
+    ended = {
+        o: [triggers.final(e["eventId"]) for e in triggers.events(trigger=f"slow-{o}")]
+        for o in ("skip", "queue")
+    }
+
+    def jobs_done() -> bool:
+        ran = triggers.ran()
+        return sum(n for (job, _), n in ran.items() if job == "slow-begin") == sum(
+            n for (job, _), n in ran.items() if job == "slow-end"
+        )
+
+    wait_until(jobs_done, 60, "the slow jobs never ended")
+    lines = [line.split(" ", 1) for line in triggers.effects.read_text().splitlines()]
+    for overlap, events in ended.items():
+        ours = {e["eventId"] for e in events}
+        mine = [(job, key) for job, key in lines if job.startswith("slow-") and key in ours]
+        assert [job for job, _ in mine] == ["slow-begin", "slow-end"] * (len(mine) // 2)
+        assert all(mine[n][1] == mine[n + 1][1] for n in range(0, len(mine), 2))  # in turn
+        skipped = [e for e in events if e["result"].get("skipped")]
+        if overlap == "skip":
+            assert skipped and len(mine) // 2 == len(events) - len(skipped)
+        else:
+            assert not skipped and len(mine) // 2 == len(events)  # every tick ran, in order
+
+
 def test_every_route_and_error(triggers: Triggers) -> None:
     listed = triggers.http.get(f"{API}/triggers").json()["triggers"]
     assert {t["id"] for t in listed} >= {"order-created", "std", "every-second", "inbox"}
