@@ -53,6 +53,12 @@ class TriggerEvent:
 # -- actions ----------------------------------------------------------------------------------
 
 
+class ActionError(ValueError):
+    """An event's actions cannot be run as given (a correlation key missing from the
+    payload, a function returning what is not an action, a naive datetime): no retry mends
+    it, the event is dead-lettered at once."""
+
+
 @dataclass(frozen=True)
 class EnqueueJob:
     """Trigger worker job ``job`` with the event's payload, keyed by the event id."""
@@ -75,12 +81,12 @@ class StartSaga:
         else:
             payload = event.payload if isinstance(event.payload, dict) else {}
             if self.correlation_key not in payload:
-                raise ValueError(
+                raise ActionError(
                     f"the payload has no field {self.correlation_key!r} for the correlation key"
                 )
             key = payload[self.correlation_key]
         if not isinstance(key, str | int) or isinstance(key, bool) or str(key) == "":
-            raise ValueError(f"correlation key {key!r} is not a non-empty string or a number")
+            raise ActionError(f"correlation key {key!r} is not a non-empty string or a number")
         return str(key)
 
 
@@ -97,12 +103,12 @@ class Defer:
         value = self.until(event) if callable(self.until) else self.until
         if isinstance(value, datetime):
             if value.tzinfo is None:
-                raise ValueError("defer(): a datetime needs a time zone (e.g. tzinfo=UTC)")
+                raise ActionError("defer(): a datetime needs a time zone (e.g. tzinfo=UTC)")
             return value.timestamp()
         if isinstance(value, timedelta):
             value = value.total_seconds()
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"defer(): {value!r} is not seconds, a timedelta or a datetime")
+            raise ActionError(f"defer(): {value!r} is not seconds, a timedelta or a datetime")
         return event.detected_at.timestamp() + float(value)
 
 
@@ -149,13 +155,13 @@ def resolve_actions(action: Any, event: TriggerEvent) -> list[Action]:
     if callable(action) and not isinstance(action, Action):
         action = action(event)
         if inspect.isawaitable(action):
-            raise ValueError("an action function must be synchronous")
+            raise ActionError("an action function must be synchronous")
     if action is None:
         return []
     found = list(action) if isinstance(action, list | tuple) else [action]
     for one in found:
         if not isinstance(one, Action):
-            raise ValueError(
+            raise ActionError(
                 f"an action is enqueue_job(...), start_saga(...) or defer(...), not {one!r}"
             )
     return found

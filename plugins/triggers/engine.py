@@ -41,6 +41,7 @@ from netscript import (
 from . import machine, schedule, store
 from .definitions import (
     Action,
+    ActionError,
     Cron,
     Defer,
     EnqueueJob,
@@ -286,13 +287,13 @@ class Engine:
                 if going is not None:
                     return machine.held(progress, now + QUEUE_LOOK, going)
             results: list[dict[str, Any]] = []
-            defers = 0
+            defers = jobs = 0
             if callable(trigger.action) and not isinstance(trigger.action, Action):
                 # a function of the event may block: it runs in a thread
                 actions = await asyncio.to_thread(resolve_actions, trigger.action, seen)
             else:
                 actions = resolve_actions(trigger.action, seen)
-            for index, action in enumerate(actions):
+            for action in actions:
                 if isinstance(action, Defer):
                     defers += 1
                     if defers <= progress.defers:
@@ -301,10 +302,12 @@ class Engine:
                     if until > self.clock():
                         return machine.deferred(progress, until, {"actions": results})
                     continue
-                results.append(await self._act(action, index, seen))
+                # the event's first job is keyed by its id, the next ones <id>:1, <id>:2...
+                results.append(await self._act(action, jobs, seen))
+                jobs += isinstance(action, EnqueueJob)
         except _Permanent as exc:
             return self._failed(progress, trigger, str(exc), permanent=True)
-        except ValueError as exc:  # the action function or a correlation key: a bug of theirs
+        except ActionError as exc:  # the actions cannot be run as given: no retry mends it
             return self._failed(progress, trigger, str(exc), permanent=True)
         except (WorkersError, SagasError) as exc:
             return self._failed(progress, trigger, str(exc))
@@ -324,11 +327,12 @@ class Engine:
                               now=self.clock(), permanent=permanent)  # fmt: skip
 
     async def _act(
-        self, action: EnqueueJob | StartSaga, index: int, event: TriggerEvent
+        self, action: EnqueueJob | StartSaga, jobs: int, event: TriggerEvent
     ) -> dict[str, Any]:
-        """Run one action, idempotently: the same event starts the same job or saga."""
+        """Run one action, idempotently: the same event starts the same job or saga
+        (``jobs``: how many jobs this event triggered before this action)."""
         if isinstance(action, EnqueueJob):
-            key = event.id if index == 0 else f"{event.id}:{index}"
+            key = event.id if jobs == 0 else f"{event.id}:{jobs}"
             try:
                 started = await self.workers.trigger(
                     action.job, event.payload, idempotency_key=key, correlation_id=event.id

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -246,3 +247,25 @@ def test_the_registry_names_the_plugin_and_refuses_duplicates() -> None:
         register(EnqueueJob("x"))  # type: ignore[arg-type]
     watch = FileWatch("inbox", paths=["inbox"], patterns=["*.json"], action=enqueue_job("x"))
     assert watch.matches("o-1.json") and not watch.matches("o-1.json.tmp")
+
+
+# -- secrets ----------------------------------------------------------------------------------
+
+
+def test_a_webhook_secret_is_made_once_mode_0600_or_read_from_its_variable(
+    tmp_path: Path,
+) -> None:
+    from netscript.plugins.triggers.secret_store import SecretMissing, secret_for
+
+    hook = Webhook("in", verifier="standard", action=enqueue_job("x"))
+    first = secret_for(hook, tmp_path, environ={})
+    assert first.startswith("whsec_") and secret_for(hook, tmp_path, environ={}) == first
+    path = tmp_path / "secrets" / "in"
+    assert path.stat().st_mode & 0o777 == 0o600
+    github = Webhook("gh", verifier="github", action=enqueue_job("x"))
+    assert len(secret_for(github, tmp_path, environ={})) == 64  # hex of 32 bytes
+    named = Webhook("env", secret_env="HOOK_SECRET", action=enqueue_job("x"))
+    assert secret_for(named, tmp_path, environ={"HOOK_SECRET": "s3cret"}) == "s3cret"
+    with pytest.raises(SecretMissing, match="HOOK_SECRET"):
+        secret_for(named, tmp_path, environ={})
+    assert not (tmp_path / "secrets" / "env").exists()  # a named secret is never written
