@@ -10,6 +10,7 @@ the defaults.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -40,8 +41,10 @@ def plugin_settings(model: type[ModelT], plugin: str | None = None) -> ModelT:
     """The plugin's settings, in its own service: as ``netscript up`` validated them.
 
     Under ``netscript up`` they come from ``NETSCRIPT_PLUGIN_SETTINGS`` (the config's
-    ``settings`` and ``NETSCRIPT_<PLUGIN>__<FIELD>`` variables, already merged); run by hand,
-    from the variables and the model's defaults.
+    ``settings`` and ``NETSCRIPT_<PLUGIN>__<FIELD>`` variables, already merged); in another
+    plugin's process of the app (a job of the workers service asking for your app plugin's
+    settings), from the app's config file and the variables; run by hand, from the variables
+    and the model's defaults.
 
     Example::
 
@@ -62,7 +65,36 @@ def plugin_settings(model: type[ModelT], plugin: str | None = None) -> ModelT:
     dumped = os.environ.get(SETTINGS_VARIABLE)
     if dumped is not None and os.environ.get(PLUGIN_VARIABLE) == name:
         return load_dumped(model, dumped, name)
-    return resolve_settings(model, name, None, os.environ, source="the defaults")
+    configured, source = _configured(name)
+    return resolve_settings(model, name, configured, os.environ, source=source)
+
+
+def _configured(plugin: str) -> tuple[dict[str, Any] | None, str]:
+    """``Config.settings[plugin]`` of the app this process belongs to (``netscript up``
+    names its config file to every process it starts: a job of the workers service asking
+    for the settings of the app's own plugin, say), or ``None``."""
+    from netscript.host.manager import CONFIG_VARIABLE
+
+    path = os.environ.get(CONFIG_VARIABLE)
+    if not path:
+        return None, "the defaults"
+    config = _app_config(path)
+    return config.settings.get(plugin), str(config.source)
+
+
+@functools.cache
+def _app_config(path: str) -> Any:
+    import sys
+    from pathlib import Path
+
+    from netscript.host.config import load_config_file, synthetic_module_name
+
+    resolved = Path(path).expanduser().resolve()
+    loaded = sys.modules.get(synthetic_module_name("netscript_config", resolved))
+    config = getattr(loaded, "config", None)  # already run in this process: not twice
+    if config is None:
+        config, _ = load_config_file(resolved)
+    return config
 
 
 def plugin_state_dir(plugin: str | None = None) -> Path:

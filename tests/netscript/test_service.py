@@ -19,7 +19,8 @@ class HelloSettings(BaseModel):
 
 @pytest.fixture(autouse=True)
 def clean(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("NETSCRIPT_PLUGIN", "NETSCRIPT_PLUGIN_SETTINGS", "NETSCRIPT_PLUGIN_STATE_DIR"):
+    for name in ("NETSCRIPT_PLUGIN", "NETSCRIPT_PLUGIN_SETTINGS", "NETSCRIPT_PLUGIN_STATE_DIR",
+                 "NETSCRIPT_APP_CONFIG"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("NETSCRIPT_STATE_DIR", raising=False)
 
@@ -44,6 +45,23 @@ def test_another_plugins_settings_are_not_taken(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("NETSCRIPT_PLUGIN", "other")
     monkeypatch.setenv("NETSCRIPT_PLUGIN_SETTINGS", '{"name": "other"}')
     assert plugin_settings(HelloSettings, "hello") == HelloSettings()
+
+
+def test_in_another_process_of_the_app_its_config_file_counts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A job of the workers service asks for the app plugin's settings: the config file's,
+    then the variables, as ``netscript up`` would have merged them."""
+    config = tmp_path / "netscript.config.py"
+    config.write_text(
+        "from netscript import Config\n"
+        "config = Config(name='t', plugins=[], settings={'hello': {'name': 'file', 'times': 2}})\n"
+    )
+    monkeypatch.setenv("NETSCRIPT_APP_CONFIG", str(config))
+    monkeypatch.setenv("NETSCRIPT_PLUGIN", "workers")
+    monkeypatch.setenv("NETSCRIPT_PLUGIN_SETTINGS", '{"concurrency": 2}')
+    monkeypatch.setenv("NETSCRIPT_HELLO__TIMES", "5")
+    assert plugin_settings(HelloSettings, "hello") == HelloSettings(name="file", times=5)
 
 
 def test_without_a_plugin_name() -> None:
