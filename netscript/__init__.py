@@ -84,6 +84,8 @@ _WHERE = {
     "start_saga": "netscript.plugins.triggers.definitions",
     "defer": "netscript.plugins.triggers.definitions",
     "TriggersClient": "netscript.plugins.triggers.client",
+    "webhook_secret": "netscript.plugins.triggers.secret_store",
+    "sign_webhook": "netscript.plugins.triggers.signatures",
     "TriggersError": "netscript.plugins.triggers.client",
     # a plugin's storage: SQLite or PostgreSQL, migrations, the outbox
     "open_database": "netscript.storage",
@@ -218,9 +220,11 @@ __all__ = [
     "serve_async",
     "service_resource",
     "service_url",
+    "sign_webhook",
     "start_saga",
     "wait_for_entity",
     "wait_unless",
+    "webhook_secret",
 ]
 
 if TYPE_CHECKING:
@@ -287,6 +291,8 @@ if TYPE_CHECKING:
         enqueue_job,
         start_saga,
     )
+    from netscript.plugins.triggers.secret_store import webhook_secret
+    from netscript.plugins.triggers.signatures import sign_webhook
     from netscript.plugins.workers.client import WorkersClient, WorkersError
     from netscript.plugins.workers.jobs import JobContext, PermanentError
     from netscript.retry import Backoff, backoff_delay

@@ -47,3 +47,20 @@ def secret_for(webhook: Webhook, folder: Path, environ: Mapping[str, str] | None
         path.unlink(missing_ok=True)
         return secret_for(webhook, folder, env)
     return value
+
+
+def webhook_secret(webhook: Webhook, state_dir: Path | str | None = None) -> str:
+    """The secret a sender signs ``webhook``'s deliveries with, read (or made) where the
+    app's triggers plugin keeps it: ``<state_dir>/triggers/secrets/<id>`` (``state_dir``:
+    the app's, ``NETSCRIPT_STATE_DIR`` or ``.netscript`` by default), or the variable the
+    trigger names.
+
+    Example::
+
+        secret = webhook_secret(ORDER_CREATED, args.netscript.config.state_dir)
+        headers = sign_webhook("github", secret, body, delivery_id="d-1")
+
+    :raises SecretMissing: the trigger names a variable that is not set.
+    """
+    base = state_dir or os.environ.get("NETSCRIPT_STATE_DIR") or ".netscript"
+    return secret_for(webhook, Path(base) / "triggers")

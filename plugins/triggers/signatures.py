@@ -129,3 +129,25 @@ def sign(
             "webhook-signature": f"v1,{digest.decode()}",
         }
     raise ValueError(f"unknown verifier {verifier!r}")
+
+
+def sign_webhook(
+    verifier: str,
+    secret: str,
+    body: bytes,
+    *,
+    delivery_id: str,
+    now: float | None = None,
+) -> dict[str, str]:
+    """The headers that sign ``body`` for a webhook trigger checked by ``verifier``
+    (``"github"`` or ``"standard"``); ``now`` defaults to the time now.
+
+    Example::
+
+        headers = sign_webhook("github", secret, body, delivery_id=str(uuid.uuid4()))
+        httpx.post(f"{url}/api/v1/webhooks/order-created", content=body, headers=headers)
+    """
+    import time
+
+    return sign(verifier, secret, body, delivery_id=delivery_id,
+                now=time.time() if now is None else now)  # fmt: skip

@@ -19,14 +19,14 @@ def all_healthy(statuses: dict[str, dict[str, object]]) -> bool:
 
 
 def test_default_app_comes_up_and_goes_down(tmp_path: Path) -> None:
-    up = Up(DEFAULT_CONFIG, tmp_path / "state")
+    up = Up(DEFAULT_CONFIG, tmp_path / "state", env={"NETSCRIPT_ORDERS__INBOX": str(tmp_path)})
     try:
         up.wait_for_output("resources up")
-        statuses = up.wait_for_status(lambda s: len(s) == 3 and all_healthy(s))
-        assert list(statuses) == ["streams", "workers", "sagas"]
+        statuses = up.wait_for_status(lambda s: len(s) == 4 and all_healthy(s))
+        assert list(statuses) == ["streams", "workers", "sagas", "triggers"]
         pids = up.tree()
-        assert len(pids) >= 7  # orchestrator, three shims, the server, workers, sagas
-        # the demo saga: o-1 completes; o-15's payment is declined (DEMO_PAYMENT_FAILURE_RATE)
+        assert len(pids) >= 9  # orchestrator, four shims, the server, workers, sagas, triggers
+        # the demo saga: o-1 completes; o-15's payment is declined (payment_failure_rate)
         sagas = httpx.Client(base_url=statuses["sagas"]["url"] + "/api/v1/sagas", timeout=10)
         for key in ("o-1", "o-15"):
             start = {"correlationKey": key, "input": {"orderId": key}}
