@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # argparse is imported after a warm start has launched the app's roots
     import argparse
 
-BUILTIN_COMMANDS = ("up", "down", "ps", "logs", "graph", "plugins", "restart", "stop", "start")
+BUILTIN_COMMANDS = (
+    "up", "down", "ps", "logs", "graph", "plugins", "restart", "stop", "start", "init",
+)
 DESCRIPTION = "NetScript: a local orchestrator with a durable-streams backbone."
 
 

@@ -1,6 +1,6 @@
 """The orchestrator's commands: ``up``, ``down``, ``ps``, ``logs``, ``graph``, ``plugins``,
-``restart``, ``stop``, ``start``. Each returns an exit code; problems are :class:`HostError`
-(one line)."""
+``restart``, ``stop``, ``start``; and ``init`` (:mod:`netscript.scaffold`). Each returns an
+exit code; problems are :class:`HostError` (one line)."""
 
 from __future__ import annotations
 
@@ -60,6 +60,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         ("start", "start a resource stopped with `netscript stop`"),
     ):
         command(name, help).add_argument("resource")
+    init = commands.add_parser("init", help="a new app in DIR: the four plugins and an example")
+    init.add_argument("dir", nargs="?", default=".", help="the folder (default: this one)")
+    init.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
 
 def config_path(args: argparse.Namespace) -> Path:
@@ -95,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         "restart": cmd_control,
         "stop": cmd_control,
         "start": cmd_control,
+        "init": cmd_init,
     }[args.command]
     try:
         return handler(args)
@@ -292,6 +296,12 @@ def cmd_control(args: argparse.Namespace) -> int:
     pids = ", ".join(str(s.get("pid")) for s in now.values())
     print(f"{args.resource} {'started' if args.command == 'start' else 'restarted'} (PID {pids})")
     return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from netscript.scaffold import cmd_init as init
+
+    return init(args.dir)
 
 
 def _all_stopped(units: dict[str, dict[str, Any]]) -> bool:
