@@ -38,7 +38,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 APPS = {
-    "default": (REPO / "netscript.config.py", ["streams", "workers", "sagas"]),
+    "default": (REPO / "netscript.config.py", ["streams", "workers", "sagas", "triggers"]),
     "fixture": (REPO / "tests" / "fixtures" / "netscript.config.py", ["streams", "alpha", "beta"]),
 }
 UP_LINE = re.compile(r"all (\d+) resources up")
@@ -91,6 +91,9 @@ def time_up(config: Path, expected: int, timeout: float, state: Path | None = No
         "NETSCRIPT_STATE_DIR": str(state),
         "STREAMS_PORT": "0",
         "WORKERS_PORT": "0",
+        "SAGAS_PORT": "0",
+        "TRIGGERS_PORT": "0",
+        "NETSCRIPT_ORDERS__INBOX": str(state / "inbox"),
     }
     argv = [sys.executable, "-m", "netscript.cli", "up", "--config", str(config), "--no-color"]
     started = time.perf_counter()
@@ -142,15 +145,18 @@ def time_by_hand(names: list[str], timeout: float) -> float:
                     str(data / "streams"),
                 ]
                 checks[name] = f"{streams}/health/ready"
-            elif name in ("workers", "sagas"):  # as `netscript up` would: the app, own folder
+            elif name in ("workers", "sagas", "triggers"):  # as `netscript up` would: the app
                 env.update(
                     services__streams__http__0=streams,
                     NETSCRIPT_APP_CONFIG=str(REPO / "netscript.config.py"),
                     NETSCRIPT_PLUGIN=name,
                     NETSCRIPT_PLUGIN_STATE_DIR=str(data / name),
+                    NETSCRIPT_STATE_DIR=str(data),
+                    NETSCRIPT_ORDERS__INBOX=str(data / "inbox"),
                 )
-                if "workers" in ports:
-                    env["services__workers__http__0"] = f"http://127.0.0.1:{ports['workers']}"
+                for other in ("workers", "sagas"):
+                    if other in ports and other != name:
+                        env[f"services__{other}__http__0"] = f"http://127.0.0.1:{ports[other]}"
                 argv = [sys.executable, "-m", f"netscript.plugins.{name}"]
                 checks[name] = f"http://127.0.0.1:{ports[name]}/health/ready"
             else:

@@ -85,9 +85,16 @@ class ResourceSpec(_Frozen):
     grace_period: float | None = Field(
         None, ge=0, description="seconds between SIGTERM and SIGKILL (default: the run's)"
     )
+    preload: list[str] = Field(
+        default_factory=list,
+        description="modules a `module=` resource imports while its dependencies start: "
+        "netscript up launches it early, importing them, and lets it run once they are up",
+    )
 
     @model_validator(mode="after")
     def _one_entry_point(self) -> ResourceSpec:
+        if self.preload and self.module is None:
+            raise ValueError("preload needs module= (a Python resource)")
         if (self.command is None) == (self.module is None):
             raise ValueError("give exactly one of command (argv) and module")
         if self.command is not None and not self.command:

@@ -84,6 +84,17 @@ class Prestarted(NamedTuple):
     cwd: str | None
     port: int | None
     warm: bool  # from the warm-start cache (else launched right after loading)
+    release: int | None = None  # held (started early): the pipe that lets it run
+
+    def let_go(self, run: bool) -> None:
+        """A held one: tell it to run (``True``), or to exit without running."""
+        if self.release is None:
+            return
+        with contextlib.suppress(OSError):
+            if run:
+                os.write(self.release, b"go\n")
+        with contextlib.suppress(OSError):
+            os.close(self.release)
 
     def matches(self, full_argv: list[str], env: Mapping[str, str], cwd: str | None) -> bool:
         return self.full_argv == full_argv and self.env == dict(env) and self.cwd == cwd
@@ -118,6 +129,27 @@ class Launcher:
         full_argv = shim_argv(grace, argv)
         process = spawn(full_argv, env=env, cwd=cwd)
         self._prestarted[name] = Prestarted(process, full_argv, dict(env), cwd, port, warm)
+
+    def prestart_held(self, request: LaunchRequest, preload: Iterable[str]) -> None:
+        """Launch a unit that waits for its dependencies now, held: it imports ``preload``
+        meanwhile; :meth:`start` lets it run (when it matches the request exactly)."""
+        import sys
+
+        read, write = os.pipe()
+        argv = [sys.executable, "-m", "netscript.orchestrator.held", str(read),
+                ",".join(preload), "--", *request.argv]  # fmt: skip
+        try:
+            process = spawn(shim_argv(request.grace, argv), env=request.env, cwd=request.cwd,
+                            pass_fds=(read,))  # fmt: skip
+        except OSError:
+            os.close(write)
+            raise
+        finally:
+            os.close(read)
+        self._prestarted[request.name] = Prestarted(
+            process, shim_argv(request.grace, request.argv), dict(request.env), request.cwd,
+            request.port, warm=False, release=write,
+        )  # fmt: skip
 
     def held_port(self, name: str) -> int | None:
         held = self._prestarted.get(name)
@@ -156,6 +188,12 @@ class Launcher:
             )
             await asyncio.to_thread(stop, [prestarted], request.grace)
             prestarted = None
+        elif prestarted is not None and prestarted.release is not None:
+            if prestarted.process.poll() is None:
+                prestarted.let_go(True)  # its imports are done or under way: it runs now
+            else:  # it died while held: start afresh
+                await asyncio.to_thread(stop, [prestarted], request.grace)
+                prestarted = None
         elif prestarted is not None and prestarted.warm:
             notice = f"{request.name}: warm start (launched before the plugins were loaded)"
         await process.start(prestarted.process if prestarted is not None else None)
@@ -176,7 +214,10 @@ class Launcher:
 
 
 def stop(leftovers: list[Prestarted], grace: float) -> None:
-    """SIGTERM each one's process group, wait up to ``grace`` seconds, then SIGKILL."""
+    """SIGTERM each one's process group, wait up to ``grace`` seconds, then SIGKILL (a held
+    one is told first to exit without running)."""
+    for item in leftovers:
+        item.let_go(False)
     for item in leftovers:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(item.process.pid, signal.SIGTERM)

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,12 @@ def lock_state_dir(state_dir: Path) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        # the holder writes its PID right after it locked: give it a moment to
+        deadline = time.monotonic() + 1.0
+        while not (holder := os.pread(fd, 32, 0).decode(errors="replace").strip()).isdigit():
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
         os.close(fd)
         raise AlreadyRunning(int(holder) if holder.isdigit() else 0) from None
     os.ftruncate(fd, 0)

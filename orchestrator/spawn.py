@@ -22,9 +22,14 @@ def shim_argv(grace: float, argv: Iterable[str]) -> list[str]:
 
 
 def spawn(
-    full_argv: list[str], *, env: Mapping[str, str], cwd: str | None
+    full_argv: list[str],
+    *,
+    env: Mapping[str, str],
+    cwd: str | None,
+    pass_fds: tuple[int, ...] = (),
 ) -> subprocess.Popen[bytes]:
-    """Start a resource's shim: its own session and process group, output on one pipe."""
+    """Start a resource's shim: its own session and process group, output on one pipe
+    (``pass_fds``: descriptors the shim, and the resource after it, inherit)."""
     return subprocess.Popen(
         full_argv,
         stdin=subprocess.DEVNULL,
@@ -33,4 +38,5 @@ def spawn(
         env=dict(env),
         cwd=cwd,
         start_new_session=True,  # its own session and process group: signalled as one
+        pass_fds=pass_fds,
     )

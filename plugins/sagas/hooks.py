@@ -58,6 +58,14 @@ def netscript_register_resources(
             NAME,
             module="netscript.plugins.sagas",
             default_port=DEFAULT_PORT,
+            # imported while the services it depends on start (netscript up starts it early)
+            preload=[
+                "netscript.host.app",
+                "netscript.service",
+                "netscript.plugins.sagas.api",
+                "netscript.plugins.sagas.engine",
+                "hypercorn.asyncio",
+            ],
             replicas=settings.replicas,
             database_url=settings.database_url,
             shared="the instances",

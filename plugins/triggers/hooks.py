@@ -59,6 +59,15 @@ def netscript_register_resources(
             NAME,
             module="netscript.plugins.triggers",
             default_port=DEFAULT_PORT,
+            # imported while the services it depends on start (netscript up starts it early)
+            preload=[
+                "netscript.host.app",
+                "netscript.service",
+                "netscript.plugins.triggers.api",
+                "netscript.plugins.triggers.engine",
+                "hypercorn.asyncio",
+                "watchfiles",
+            ],
             replicas=settings.replicas,
             database_url=settings.database_url,
             shared="the events",

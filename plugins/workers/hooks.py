@@ -58,6 +58,15 @@ def netscript_register_resources(
             NAME,
             module="netscript.plugins.workers",
             default_port=DEFAULT_PORT,
+            # imported while the services it depends on start (netscript up starts it early)
+            preload=[
+                "netscript.host.app",
+                "netscript.service",
+                "netscript.plugins.workers.api",
+                "netscript.plugins.workers.engine",
+                "netscript.plugins.workers.fastpath",
+                "hypercorn.asyncio",
+            ],
             replicas=settings.replicas,
             database_url=settings.database_url,
             shared="one queue",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import httpx
+import psutil
 
 from tests.e2e.harness import Up, alive
 from tests.support import REPO, wait_until
@@ -26,6 +28,12 @@ def test_default_app_comes_up_and_goes_down(tmp_path: Path) -> None:
         assert list(statuses) == ["streams", "workers", "sagas", "triggers"]
         pids = up.tree()
         assert len(pids) >= 9  # orchestrator, four shims, the server, workers, sagas, triggers
+        # the services that wait (preload) were launched early, importing meanwhile: the
+        # triggers process is older than the moment workers (two levels up) was let run
+        triggers = psutil.Process(statuses["triggers"]["pid"])
+        released = datetime.fromisoformat(statuses["workers"]["started_at"]).timestamp()
+        assert triggers.create_time() < released
+        assert "netscript.orchestrator.held" in " ".join(triggers.cmdline())
         # the demo saga: o-1 completes; o-15's payment is declined (payment_failure_rate)
         sagas = httpx.Client(base_url=statuses["sagas"]["url"] + "/api/v1/sagas", timeout=10)
         for key in ("o-1", "o-15"):
