@@ -52,9 +52,24 @@ def load_app(config_path: Path | None = None, *, without: Collection[str] | None
 
     :raises HostError: any problem, as one line naming the plugin and its file.
     """
+    global _preloaded
+    if config_path is None and without is None and _preloaded is not None:
+        app, _preloaded = _preloaded, None  # loaded while this process waited: taken once
+        return app
     if config_path is None:
         config_path = Path(os.environ.get(CONFIG_VARIABLE) or "netscript.config.py")
         if without is None:
             without = [n for n in os.environ.get(WITHOUT_VARIABLE, "").split(",") if n]
     config, module = load_config_file(config_path)
     return build_app(config, module, without=without or ())
+
+
+_preloaded: App | None = None
+
+
+def preload_app() -> None:
+    """Load the app now, for this process's next ``load_app()`` (no arguments) to take: a
+    service started early (``ResourceSpec.preload``) does it while its dependencies start,
+    with ``preload=[..., "netscript.host.app:preload_app"]``."""
+    global _preloaded
+    _preloaded = load_app()

@@ -1,9 +1,10 @@
-"""``python -m netscript.orchestrator.held FD PRELOAD -- python -m MODULE args...``: a resource
-started early. It imports ``PRELOAD`` (comma-separated modules) while its dependencies
-start, then waits for ``go`` on the pipe ``FD``; then it runs ``MODULE`` as ``__main__`` in
-this very process (the imports are done), with ``sys.argv`` as ``python -m`` would set it.
-End of file instead of ``go`` (the run stopped first, or the supervisor chose to start it
-afresh): it exits 0 without running anything.
+"""``python -m netscript.orchestrator.held FD PRELOAD -- python -m MODULE args...``: a
+resource started early. It imports ``PRELOAD`` (comma-separated modules; ``module:function``
+also calls the function) while its dependencies start, then waits for ``go`` on the pipe
+``FD``; then it runs ``MODULE`` as ``__main__`` in this very process (the imports are done),
+with ``sys.argv`` as ``python -m`` would set it. End of file instead of ``go`` (the run
+stopped first, or the supervisor chose to start it afresh): it exits 0 without running
+anything.
 
 ``netscript up`` starts a resource this way when its spec lists ``preload`` and it waits for
 dependencies (:meth:`netscript.orchestrator.launcher.Launcher.prestart_held`).
@@ -24,8 +25,11 @@ def main(argv: list[str]) -> int:
         return 2
     fd, preload, module, args = int(argv[0]), argv[1], argv[5], argv[6:]
     for name in filter(None, preload.split(",")):
-        try:  # a module that fails to import fails again, with its traceback, in the run
-            importlib.import_module(name)
+        module_name, _, function = name.partition(":")
+        try:  # what fails here fails again, with its traceback, in the run
+            loaded = importlib.import_module(module_name)
+            if function:  # "module:function": called too (netscript.host.app:preload_app)
+                getattr(loaded, function)()
         except Exception:
             continue
     got = b""

@@ -60,7 +60,7 @@ def netscript_register_resources(
             default_port=DEFAULT_PORT,
             # imported while the services it depends on start (netscript up starts it early)
             preload=[
-                "netscript.host.app",
+                "netscript.host.app:preload_app",  # the app itself, loaded meanwhile
                 "netscript.service",
                 "netscript.plugins.workers.api",
                 "netscript.plugins.workers.engine",

@@ -554,3 +554,16 @@ def test_paths_in_the_config_are_relative_to_its_folder(
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert [plugin.name for plugin in _load(project, [ref]).plugins] == ["db"]
+
+
+def test_a_preloaded_app_is_taken_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from netscript.host import app as app_module
+
+    monkeypatch.setenv("NETSCRIPT_APP_CONFIG", str(REPO / "netscript.config.py"))
+    app_module.preload_app()
+    preloaded = app_module._preloaded
+    assert preloaded is not None and load_app() is preloaded  # the service's first load
+    assert load_app() is not preloaded  # then fresh, as ever
+    app_module.preload_app()
+    assert load_app(REPO / "netscript.config.py") is not app_module._preloaded  # args: fresh
+    app_module._preloaded = None
