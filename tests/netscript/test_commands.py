@@ -101,7 +101,8 @@ def test_an_unknown_command_lists_the_commands(app: Path) -> None:
     assert result.returncode == 1
     assert result.stderr == (
         "netscript: error: unknown command 'gret' (commands: up, down, ps, logs, graph, "
-        "plugins, restart, stop, start, init, greet, streams, workers, sagas, triggers)\n"
+        "plugins, restart, stop, start, init, greet, streams, dashboard, workers, sagas, "
+        "triggers)\n"
     )
 
 

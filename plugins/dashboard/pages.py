@@ -1,0 +1,80 @@
+"""The dashboard's pages: plain HTML, a little CSS and JavaScript, served from the package
+(no CDN, no build step). Values reach the DOM as text, never as HTML."""
+
+from __future__ import annotations
+
+UNAUTHORIZED_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>NetScript dashboard</title></head>
+<body style="font-family: system-ui, sans-serif; margin: 3rem">
+<h1>401: open the dashboard with its URL</h1>
+<p>The dashboard needs the token of this run. Open the URL <code>netscript up</code> printed
+(<code>dashboard: http://127.0.0.1:18888/?t=...</code>), or print it again with
+<code>netscript dashboard url</code> in the app's folder.</p>
+</body></html>
+"""
+
+RESOURCES_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>NetScript dashboard</title>
+<style>
+  body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; }
+  table { border-collapse: collapse; width: 100%; }
+  th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #ddd; }
+  th { font-weight: 600; background: #f6f6f6; }
+  td[data-state="Running"] { color: #1a7f37; }
+  td[data-state="Starting"], td[data-state="Waiting"] { color: #9a6700; }
+  td[data-state="Exited"], td[data-state="FailedToStart"] { color: #cf222e; }
+  td[data-health="Healthy"] { color: #1a7f37; }
+  td[data-health="Unhealthy"] { color: #cf222e; }
+  #connection { float: right; font-size: .85rem; color: #666; }
+</style></head>
+<body>
+<h1>Resources <span id="connection">connecting…</span></h1>
+<table>
+  <thead><tr><th>name</th><th>plugin</th><th>state</th><th>health</th><th>restarts</th>
+  <th>exit code</th><th>PID</th><th>URL</th><th>waiting for</th><th>message</th></tr></thead>
+  <tbody id="resources"></tbody>
+</table>
+<script>
+const rows = new Map();
+const body = document.getElementById("resources");
+const connection = document.getElementById("connection");
+
+function cell(text, attrs) {
+  const td = document.createElement("td");
+  td.textContent = text === null || text === undefined ? "" : String(text);
+  for (const [k, v] of Object.entries(attrs || {})) td.setAttribute(k, v);
+  return td;
+}
+
+function render() {
+  const fresh = [];
+  for (const [name, s] of rows) {
+    const tr = document.createElement("tr");
+    tr.dataset.resource = name;
+    tr.append(cell(name), cell(s.plugin), cell(s.state, {"data-state": s.state}),
+              cell(s.health, {"data-health": s.health}), cell(s.restarts),
+              cell(s.exit_code), cell(s.pid));
+    const url = document.createElement("td");
+    if (s.url) {
+      const a = document.createElement("a");
+      a.href = s.url; a.textContent = s.url; url.append(a);
+    }
+    tr.append(url, cell((s.waiting_for || []).join(", ")), cell(s.message));
+    fresh.push(tr);
+  }
+  body.replaceChildren(...fresh);
+}
+
+const events = new EventSource("/events/resources");
+events.onopen = () => { connection.textContent = "live"; };
+events.onerror = () => { connection.textContent = "reconnecting…"; };
+events.onmessage = (message) => {
+  for (const event of JSON.parse(message.data)) {
+    if (event.headers && event.headers.operation === "delete") rows.delete(event.key);
+    else rows.set(event.key, event.value);
+  }
+  render();
+};
+</script>
+</body></html>
+"""

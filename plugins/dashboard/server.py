@@ -1,0 +1,114 @@
+"""The dashboard's web server (Quart): the pages, and a relay of the streams for the page.
+
+The browser talks to this origin only. ``GET /?t=TOKEN`` trades the run's token for an
+HttpOnly, SameSite=Strict cookie (then redirects to ``/``, so the token leaves the address
+bar); every other page and stream needs the cookie, else 401 with a page that says how to get
+the URL. The page's live data comes from ``GET /events/<stream>`` — Server-Sent Events that
+this server relays from the streams server, holding the streams secret itself; an
+``EventSource`` that reconnects sends ``Last-Event-ID`` (the stream offset it reached) and the
+relay resumes there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from quart import Quart, Response, redirect, request
+
+from . import token
+from .pages import RESOURCES_PAGE, UNAUTHORIZED_PAGE
+
+STREAMS = {"resources": "/netscript/resources"}  # what a page may follow, by name
+KEEPALIVE = 15.0  # seconds between SSE comments while nothing happens
+LONG_POLL = 30.0
+
+
+def create_app(folder: Path, streams_url: str | None, streams_headers: Mapping[str, str]) -> Quart:
+    """The dashboard on the token kept in ``folder``, relaying ``streams_url``."""
+    app = Quart("netscript.dashboard")
+    ready = {"ok": False}
+
+    def authorized() -> bool:
+        return token.matches(request.cookies.get(token.COOKIE), folder)
+
+    def unauthorized() -> Response:
+        return Response(UNAUTHORIZED_PAGE, 401, mimetype="text/html")
+
+    @app.before_serving
+    async def started() -> None:
+        ready["ok"] = True
+
+    @app.get("/health")
+    async def health() -> Any:
+        return {"status": "ok"}
+
+    @app.get("/health/ready")
+    async def health_ready() -> Any:
+        return ({"status": "ready"}, 200) if ready["ok"] else ({"status": "starting"}, 503)
+
+    @app.get("/")
+    async def index() -> Any:
+        given = request.args.get("t")
+        if given is not None:
+            if not token.matches(given, folder):
+                return unauthorized()
+            answer = redirect("/", 303)
+            answer.set_cookie(token.COOKIE, given, httponly=True, samesite="Strict", path="/")
+            return answer
+        if not authorized():
+            return unauthorized()
+        return Response(RESOURCES_PAGE, 200, mimetype="text/html")
+
+    @app.get("/events/<name>")
+    async def events(name: str) -> Any:
+        if not authorized():
+            return unauthorized()
+        path = STREAMS.get(name)
+        if path is None or streams_url is None:
+            return {"error": {"code": "not-found", "message": f"no stream {name!r}"}}, 404
+        offset = request.headers.get("Last-Event-ID") or request.args.get("offset") or "-1"
+        answer = Response(
+            relay(streams_url + path, offset, streams_headers), mimetype="text/event-stream"
+        )
+        answer.headers["Cache-Control"] = "no-store"
+        answer.timeout = None  # a stream: no response timeout
+        return answer
+
+    return app
+
+
+async def relay(url: str, offset: str, headers: Mapping[str, str]) -> AsyncIterator[bytes]:
+    """The stream at ``url`` from ``offset``, as SSE: one ``data:`` per batch of messages (a
+    JSON array), its ``id:`` the offset after it; comments while nothing happens or while the
+    streams server is away (it is retried with a capped backoff)."""
+    import httpx
+
+    delay = 0.1
+    async with httpx.AsyncClient(headers=dict(headers), timeout=LONG_POLL + 10) as http:
+        yield b": connected\n\n"
+        while True:
+            try:
+                answer = await http.get(url, params={"offset": offset, "live": "long-poll"})
+            except httpx.HTTPError:
+                yield b": the streams server is away; reconnecting\n\n"
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            delay = 0.1
+            if answer.status_code == 404:  # not created yet
+                yield b": waiting for the stream\n\n"
+                await asyncio.sleep(0.5)
+                continue
+            following = answer.headers.get("Stream-Next-Offset", offset)
+            if answer.status_code == 200:
+                messages = answer.json()
+                if messages:
+                    data = json.dumps(messages, separators=(",", ":"))
+                    yield f"id: {following}\ndata: {data}\n\n".encode()
+            else:
+                yield b": keepalive\n\n"
+            offset = following

@@ -1,0 +1,134 @@
+"""The dashboard under ``netscript up`` (real processes): the announced URL and its token,
+the cookie, 401s, the live resources relay, a restart of the dashboard resource, and the
+guard against other origins. (Browser tests come with the pages that need them.)"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.harness import Up
+from tests.support import REPO, wait_until
+
+APP = REPO / "tests" / "fixtures" / "dashboard_app" / "netscript.config.py"
+ANNOUNCED = re.compile(r"dashboard: (http://127\.0\.0\.1:\d+)/\?t=(\S+)")
+
+
+class Dashboard:
+    def __init__(self, up: Up) -> None:
+        self.up = up
+        up.wait_for_output("dashboard: http://")
+        found = ANNOUNCED.search(up.output)
+        assert found is not None, up.output
+        self.url, self.token = found.group(1), found.group(2)
+
+    def netscript(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "netscript.cli", *args, "--config", str(APP)],
+            capture_output=True, text=True, timeout=60, cwd=REPO,
+            env={**os.environ, "NETSCRIPT_STATE_DIR": str(self.up.state_dir)},
+        )  # fmt: skip
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[httpx.Client]:
+        """A client that traded the token for the cookie."""
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            answer = client.get("/", params={"t": self.token})
+            assert answer.status_code == 303, answer.text
+            yield client
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    root = tmp_path_factory.mktemp("dashboard")
+    up = Up(APP, root / "state", env={"DASHBOARD_PORT": "0"})
+    try:
+        up.wait_for_output("resources up")
+        yield Dashboard(up)
+    finally:
+        try:
+            up.interrupt()
+        finally:
+            up.cleanup()
+
+
+def test_the_token_trades_for_a_strict_httponly_cookie(dashboard: Dashboard) -> None:
+    bare = httpx.get(dashboard.url + "/", timeout=10)
+    assert bare.status_code == 401 and "netscript dashboard url" in bare.text
+    wrong = httpx.get(dashboard.url + "/", params={"t": "not-it"}, timeout=10)
+    assert wrong.status_code == 401
+    traded = httpx.get(dashboard.url + "/", params={"t": dashboard.token}, timeout=10)
+    assert (traded.status_code, traded.headers["location"]) == (303, "/")
+    cookie = traded.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+    with dashboard.session() as client:
+        page = client.get("/")
+        assert page.status_code == 200 and "Resources" in page.text
+        assert dashboard.token not in page.text  # the page never carries the token
+    assert httpx.get(dashboard.url + "/events/resources", timeout=10).status_code == 401
+
+
+def read_events(client: httpx.Client, path: str, until: Any, timeout: float = 20) -> list[Any]:
+    """The relayed SSE messages of ``path`` until ``until(messages)`` holds."""
+    found: list[Any] = []
+    with client.stream("GET", path, timeout=httpx.Timeout(timeout)) as answer:
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("text/event-stream")
+        for line in answer.iter_lines():
+            if line.startswith("data: "):
+                found += json.loads(line[len("data: "):])
+                if until(found):
+                    return found
+    raise AssertionError(f"the stream ended first: {found}")
+
+
+def test_the_resources_relay_is_live_and_holds_no_secret(dashboard: Dashboard) -> None:
+    def both_healthy(messages: list[Any]) -> bool:
+        latest = {m["key"]: m["value"] for m in messages}
+        return all(latest.get(n, {}).get("health") == "Healthy" for n in ("streams", "dashboard"))
+
+    with dashboard.session() as client:
+        messages = read_events(client, "/events/resources", both_healthy)
+        assert client.get("/events/nothing").status_code == 404
+    text = json.dumps(messages)
+    secret = dashboard.up.record()["secret"]
+    assert secret and secret not in text
+
+
+def test_the_url_command_and_a_restart_keep_the_token(dashboard: Dashboard) -> None:
+    printed = dashboard.netscript("dashboard", "url")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout == f"{dashboard.url}/?t={dashboard.token}\n"
+    with dashboard.session() as client:
+        restarted = dashboard.netscript("restart", "dashboard")
+        assert restarted.returncode == 0, restarted.stderr
+        wait_until(lambda: client.get("/").status_code == 200, 30, "no page after the restart")
+
+
+def test_other_origins_are_refused(dashboard: Dashboard) -> None:
+    with dashboard.session() as client:
+        evil = client.get("/events/resources", headers={"Origin": "https://evil.example"})
+        assert evil.status_code == 403
+        rebinding = client.get("/", headers={"Host": "evil.example"})
+        assert rebinding.status_code == 403
+
+
+def test_it_can_be_left_out(tmp_path: Path) -> None:
+    up = Up(APP, tmp_path / "state", "--without", "dashboard")
+    try:
+        up.wait_for_output("resources up")
+        assert "dashboard:" not in up.output
+        assert list(up.wait_for_status(lambda s: "streams" in s)) == ["streams"]
+        assert up.interrupt() == 0
+    finally:
+        up.cleanup()
