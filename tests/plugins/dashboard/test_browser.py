@@ -1,0 +1,65 @@
+"""The dashboard in a real headless Chromium (Debian's ``/usr/bin/chromium``, driven by
+Playwright; `.ci/run` installs it): the announced URL opens the resources page, every row
+reaches Healthy live, and a restart shows up without a reload. Screenshots go to
+``test-artifacts/``."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import Up
+from tests.plugins.dashboard.test_dashboard import APP, Dashboard
+from tests.support import REPO
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARTIFACTS = REPO / "test-artifacts"
+
+
+@pytest.fixture
+def browser_page() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    assert shutil.which(CHROMIUM), f"{CHROMIUM} is missing: `apt-get install -y chromium`"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+ALL_HEALTHY = """() => {
+  const rows = [...document.querySelectorAll('#resources tr')];
+  return rows.length === 2 && rows.every(r => r.children[3].textContent === 'Healthy');
+}"""
+
+
+def test_the_resources_page_is_live(browser_page: object, tmp_path: Path) -> None:
+    page: object = browser_page
+    up = Up(APP, tmp_path / "state", env={"DASHBOARD_PORT": "0"})
+    try:
+        up.wait_for_output("resources up")
+        dashboard = Dashboard(up)
+        page.goto(f"{dashboard.url}/?t={dashboard.token}")  # type: ignore[attr-defined]
+        assert page.url == f"{dashboard.url}/"  # type: ignore[attr-defined]  (token gone)
+        page.wait_for_function(ALL_HEALTHY, timeout=30_000)  # type: ignore[attr-defined]
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-resources.png"))  # type: ignore[attr-defined]
+        restarted = dashboard.netscript("restart", "dashboard")
+        assert restarted.returncode == 0, restarted.stderr
+        # the page reconnects by itself and shows the new restart count, no reload
+        page.wait_for_function(  # type: ignore[attr-defined]
+            """() => [...document.querySelectorAll('#resources tr')].some(
+                r => r.dataset.resource === 'dashboard' && r.children[4].textContent === '1'
+                && r.children[3].textContent === 'Healthy')""",
+            timeout=30_000,
+        )
+        assert up.interrupt() == 0
+    finally:
+        up.cleanup()
