@@ -40,6 +40,7 @@ _WHERE = {
     "ResourceStatus": "netscript.orchestrator.states",
     "ResourceState": "netscript.orchestrator.states",
     "Health": "netscript.orchestrator.states",
+    "control_resource": "netscript.orchestrator.client",
     # a plugin's service process
     "plugin_settings": "netscript.service",
     "plugin_state_dir": "netscript.service",
@@ -190,6 +191,7 @@ __all__ = [
     "__version__",
     "backoff_delay",
     "build_stream_url",
+    "control_resource",
     "create_durable_stream",
     "defer",
     "define_stream_consumer",
@@ -253,6 +255,7 @@ if TYPE_CHECKING:
     )
     from netscript.host.markers import hookimpl, hookspec
     from netscript.host.model import App, LoadedPlugin, Resource
+    from netscript.orchestrator.client import control_resource
     from netscript.orchestrator.states import Health, ResourceState, ResourceStatus
     from netscript.plugins.sagas.client import SagasClient, SagasError
     from netscript.plugins.sagas.definitions import Saga, SagaContext, Step

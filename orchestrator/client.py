@@ -122,3 +122,35 @@ def wait_for(
         time.sleep(0.2)
     states = ", ".join(f"{n}: {s['state']}" for n, s in last.items()) or "no status"
     raise HostError(f"{name} did not {what} within {timeout:g}s ({states})")
+
+
+def control_resource(action: str, resource: str, state_dir: Path | str | None = None) -> str:
+    """Ask the running app to ``start``, ``stop`` or ``restart`` a resource (every replica),
+    as `netscript start|stop|restart` and the dashboard's buttons do: the request is appended
+    to the run's control stream and acted on by ``netscript up``. Answers the equivalent
+    command line.
+
+    Example::
+
+        control_resource("restart", "workers")     # in a process of the app, or its folder
+
+    :param state_dir: the app's state folder (default: ``NETSCRIPT_STATE_DIR``, else the parent
+        of this plugin's state folder, else ``.netscript``).
+    :raises HostError: nothing runs there, the action is unknown, or the request would stop
+        the streams server that carries it.
+    """
+    import os
+
+    if action not in ("start", "stop", "restart"):
+        raise HostError(f"unknown action {action!r} (start, stop or restart)")
+    if state_dir is None:
+        plugin_dir = os.environ.get("NETSCRIPT_PLUGIN_STATE_DIR")
+        state_dir = os.environ.get("NETSCRIPT_STATE_DIR") or (
+            str(Path(plugin_dir).parent) if plugin_dir else ".netscript"
+        )
+    record = running(Path(state_dir))
+    if action == "stop" and resource == record.get("streamsResource"):
+        raise HostError(f"{resource!r} serves the run's streams, which carry the control "
+                        "requests: restart it instead")  # fmt: skip
+    send_control(record, action, resource)
+    return f"netscript {action} {resource}"

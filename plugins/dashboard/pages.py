@@ -26,14 +26,17 @@ RESOURCES_PAGE = """<!doctype html>
   td[data-health="Healthy"] { color: #1a7f37; }
   td[data-health="Unhealthy"] { color: #cf222e; }
   #connection { float: right; font-size: .85rem; color: #666; }
+  button { margin-right: .25rem; font-size: .8rem; }
 </style></head>
 <body>
 <h1>Resources <span id="connection">connecting…</span></h1>
 <table>
   <thead><tr><th>name</th><th>plugin</th><th>state</th><th>health</th><th>restarts</th>
-  <th>exit code</th><th>PID</th><th>URL</th><th>waiting for</th><th>message</th></tr></thead>
+  <th>exit code</th><th>PID</th><th>URL</th><th>waiting for</th><th>message</th>
+  <th>actions</th></tr></thead>
   <tbody id="resources"></tbody>
 </table>
+<p>Last action: <code id="command"></code></p>
 <script>
 const rows = new Map();
 const body = document.getElementById("resources");
@@ -60,9 +63,26 @@ function render() {
       a.href = s.url; a.textContent = s.url; url.append(a);
     }
     tr.append(url, cell((s.waiting_for || []).join(", ")), cell(s.message));
+    const actions = document.createElement("td");
+    for (const action of ["start", "stop", "restart"]) {
+      const button = document.createElement("button");
+      button.textContent = action[0].toUpperCase() + action.slice(1);
+      button.dataset.action = action;
+      button.onclick = () => act(s.resource || name, action);
+      actions.append(button);
+    }
+    tr.append(actions);
     fresh.push(tr);
   }
   body.replaceChildren(...fresh);
+}
+
+async function act(resource, action) {
+  const answer = await fetch(`/actions/${encodeURIComponent(resource)}/${action}`,
+                             {method: "POST"});
+  const body = await answer.json();
+  document.getElementById("command").textContent =
+    answer.ok ? body.command : `refused: ${body.error.message}`;
 }
 
 const events = new EventSource("/events/resources");

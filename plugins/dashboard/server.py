@@ -19,6 +19,8 @@ from typing import Any
 
 from quart import Quart, Response, redirect, request
 
+from netscript import HostError, control_resource
+
 from . import token
 from .pages import RESOURCES_PAGE, UNAUTHORIZED_PAGE
 
@@ -63,13 +65,28 @@ def create_app(folder: Path, streams_url: str | None, streams_headers: Mapping[s
             return unauthorized()
         return Response(RESOURCES_PAGE, 200, mimetype="text/html")
 
+    @app.post("/actions/<resource>/<action>")
+    async def act(resource: str, action: str) -> Any:
+        """Start, stop or restart a resource through the run's control channel: the cookie,
+        and the page's own ``Origin`` (a form or script of another site cannot act)."""
+        if not authorized():
+            return unauthorized()
+        own = f"{request.scheme}://{request.host}"
+        if request.headers.get("Origin") != own:
+            return _error(403, "forbidden", "an action needs the dashboard page's own Origin")
+        try:
+            command = await asyncio.to_thread(control_resource, action, resource)
+        except HostError as exc:
+            return _error(409, "refused", str(exc))
+        return {"ok": True, "command": command}, 202
+
     @app.get("/events/<name>")
     async def events(name: str) -> Any:
         if not authorized():
             return unauthorized()
         path = STREAMS.get(name)
         if path is None or streams_url is None:
-            return {"error": {"code": "not-found", "message": f"no stream {name!r}"}}, 404
+            return _error(404, "not-found", f"no stream {name!r}")
         offset = request.headers.get("Last-Event-ID") or request.args.get("offset") or "-1"
         answer = Response(
             relay(streams_url + path, offset, streams_headers), mimetype="text/event-stream"
@@ -79,6 +96,10 @@ def create_app(folder: Path, streams_url: str | None, streams_headers: Mapping[s
         return answer
 
     return app
+
+
+def _error(status: int, code: str, message: str) -> tuple[dict[str, Any], int]:
+    return {"error": {"code": code, "message": message}}, status
 
 
 async def relay(url: str, offset: str, headers: Mapping[str, str]) -> AsyncIterator[bytes]:

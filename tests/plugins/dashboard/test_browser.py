@@ -40,6 +40,11 @@ ALL_HEALTHY = """() => {
 }"""
 
 
+ROW = """() => [...document.querySelectorAll('#resources tr')].some(
+    r => r.dataset.resource === '{name}' && r.children[4].textContent === '{restarts}'
+    && r.children[3].textContent === 'Healthy')"""
+
+
 def test_the_resources_page_is_live(browser_page: object, tmp_path: Path) -> None:
     page: object = browser_page
     up = Up(APP, tmp_path / "state", env={"DASHBOARD_PORT": "0"})
@@ -54,12 +59,12 @@ def test_the_resources_page_is_live(browser_page: object, tmp_path: Path) -> Non
         restarted = dashboard.netscript("restart", "dashboard")
         assert restarted.returncode == 0, restarted.stderr
         # the page reconnects by itself and shows the new restart count, no reload
-        page.wait_for_function(  # type: ignore[attr-defined]
-            """() => [...document.querySelectorAll('#resources tr')].some(
-                r => r.dataset.resource === 'dashboard' && r.children[4].textContent === '1'
-                && r.children[3].textContent === 'Healthy')""",
-            timeout=30_000,
-        )
+        page.wait_for_function(ROW.format(name="dashboard", restarts=1), timeout=30_000)  # type: ignore[attr-defined]
+        # the Restart button on the streams server: the page loses its source, reconnects
+        # to the new server, and shows the current state, same cookie, no reload
+        page.click("tr[data-resource='streams'] button[data-action='restart']")  # type: ignore[attr-defined]
+        page.wait_for_function(ROW.format(name="streams", restarts=1), timeout=30_000)  # type: ignore[attr-defined]
+        assert page.text_content("#command") == "netscript restart streams"  # type: ignore[attr-defined]
         assert up.interrupt() == 0
     finally:
         up.cleanup()

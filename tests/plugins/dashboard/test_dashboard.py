@@ -132,3 +132,24 @@ def test_it_can_be_left_out(tmp_path: Path) -> None:
         assert up.interrupt() == 0
     finally:
         up.cleanup()
+
+
+def test_actions_need_the_cookie_and_the_page_s_own_origin(dashboard: Dashboard) -> None:
+    own = {"Origin": dashboard.url}
+    assert httpx.post(f"{dashboard.url}/actions/dashboard/restart", headers=own,
+                      timeout=10).status_code == 401  # fmt: skip
+    with dashboard.session() as client:
+        bare = client.post("/actions/dashboard/restart")
+        assert bare.status_code == 403 and "own Origin" in bare.json()["error"]["message"]
+        evil = client.post("/actions/dashboard/restart", headers={"Origin": "https://evil.example"})
+        assert evil.status_code == 403  # the guard
+        odd = client.post("/actions/dashboard/explode", headers=own)
+        assert odd.status_code == 409 and "unknown action" in odd.json()["error"]["message"]
+        streams = client.post("/actions/streams/stop", headers=own)
+        assert streams.status_code == 409 and "restart it instead" in streams.text
+        before = dashboard.up.statuses()["dashboard"]["restarts"]
+        done = client.post("/actions/dashboard/restart", headers=own)
+        assert done.status_code == 202 and done.json()["command"] == "netscript restart dashboard"
+    dashboard.up.wait_for_status(
+        lambda s: s["dashboard"]["restarts"] == before + 1 and s["dashboard"]["health"] == "Healthy"
+    )
