@@ -1,5 +1,5 @@
-"""The default app that ``netscript up`` (``make up``) runs in this repository: the four
-built-in plugins and the app's own plugin, ``apps/orders``, an order-fulfilment demo.
+"""The default app that ``netscript up`` (``make up``) runs in this repository: the built-in
+plugins and the app's own plugin, ``apps/orders``, an order-fulfilment demo.
 
 - webhook ``order-created`` (GitHub-signed ``{"orderId", "items": [{"sku", "qty"}],
   "amount"}``) and file watch ``inbox`` (a ``*.json`` order dropped into ``./inbox``) start
@@ -7,7 +7,9 @@ built-in plugins and the app's own plugin, ``apps/orders``, an order-fulfilment 
   payment undoes what was done (refund, release). A share of the payments is declined on
   purpose: ``NETSCRIPT_ORDERS__PAYMENT_FAILURE_RATE`` (0.1 by default; the same orders every
   time);
-- cron ``cleanup`` runs a job every minute.
+- cron ``cleanup`` runs a job every minute;
+- the dashboard (``dashboard: http://127.0.0.1:18888/?t=...`` is printed once the app is up)
+  shows every resource live.
 
     netscript demo orders --count 50       # in a second terminal, while it runs
 
@@ -20,5 +22,5 @@ from netscript import Config
 
 config = Config(
     name="netscript",
-    plugins=["streams", "workers", "sagas", "triggers", "./apps/orders"],
+    plugins=["streams", "workers", "sagas", "triggers", "dashboard", "./apps/orders"],
 )

@@ -38,7 +38,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 APPS = {
-    "default": (REPO / "netscript.config.py", ["streams", "workers", "sagas", "triggers"]),
+    "default": (
+        REPO / "netscript.config.py", ["streams", "workers", "sagas", "triggers", "dashboard"]
+    ),
     "fixture": (REPO / "tests" / "fixtures" / "netscript.config.py", ["streams", "alpha", "beta"]),
 }
 UP_LINE = re.compile(r"all (\d+) resources up")
@@ -93,6 +95,7 @@ def time_up(config: Path, expected: int, timeout: float, state: Path | None = No
         "WORKERS_PORT": "0",
         "SAGAS_PORT": "0",
         "TRIGGERS_PORT": "0",
+        "DASHBOARD_PORT": "0",
         "NETSCRIPT_ORDERS__INBOX": str(state / "inbox"),
     }
     argv = [sys.executable, "-m", "netscript.cli", "up", "--config", str(config), "--no-color"]
@@ -145,7 +148,7 @@ def time_by_hand(names: list[str], timeout: float) -> float:
                     str(data / "streams"),
                 ]
                 checks[name] = f"{streams}/health/ready"
-            elif name in ("workers", "sagas", "triggers"):  # as `netscript up` would: the app
+            elif name in ("workers", "sagas", "triggers", "dashboard"):  # as `up` would
                 env.update(
                     services__streams__http__0=streams,
                     NETSCRIPT_APP_CONFIG=str(REPO / "netscript.config.py"),

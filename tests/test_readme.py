@@ -22,13 +22,13 @@ def test_the_readme_demo_runs(tmp_path: Path) -> None:
     script = found.group(1)
     assert "netscript demo orders --count 50" in script
     inbox = tmp_path / "inbox"
-    env = {"WORKERS_PORT": "0", "SAGAS_PORT": "0", "TRIGGERS_PORT": "0",
+    env = {"WORKERS_PORT": "0", "SAGAS_PORT": "0", "TRIGGERS_PORT": "0", "DASHBOARD_PORT": "0",
            "NETSCRIPT_ORDERS__INBOX": str(inbox)}  # fmt: skip
     up = Up(REPO / "netscript.config.py", tmp_path / "state", env=env)
     try:
         up.wait_for_output("resources up")
         up.wait_for_status(
-            lambda s: len(s) == 4 and all(v.get("health") == "Healthy" for v in s.values())
+            lambda s: len(s) == 5 and all(v.get("health") == "Healthy" for v in s.values())
         )
         shell = {**os.environ, "NETSCRIPT_STATE_DIR": str(up.state_dir), "COLUMNS": "160"}
         # the block's lines run one after the other in one shell, from the repository, with

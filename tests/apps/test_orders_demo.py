@@ -37,13 +37,13 @@ def listing(url: str, key: str, **params: Any) -> list[dict[str, Any]]:
 
 def test_the_order_demo(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
-    env = {"WORKERS_PORT": "0", "SAGAS_PORT": "0", "TRIGGERS_PORT": "0",
+    env = {"WORKERS_PORT": "0", "SAGAS_PORT": "0", "TRIGGERS_PORT": "0", "DASHBOARD_PORT": "0",
            "NETSCRIPT_ORDERS__INBOX": str(inbox)}  # fmt: skip
     up = Up(CONFIG, tmp_path / "state", env=env)
     try:
         up.wait_for_output("resources up")
         statuses = up.wait_for_status(
-            lambda s: len(s) == 4 and all(v.get("health") == "Healthy" for v in s.values())
+            lambda s: len(s) == 5 and all(v.get("health") == "Healthy" for v in s.values())
         )
         urls = {name: statuses[name]["url"] for name in ("workers", "sagas", "triggers")}
         demo = subprocess.run(

@@ -24,10 +24,11 @@ def test_default_app_comes_up_and_goes_down(tmp_path: Path) -> None:
     up = Up(DEFAULT_CONFIG, tmp_path / "state", env={"NETSCRIPT_ORDERS__INBOX": str(tmp_path)})
     try:
         up.wait_for_output("resources up")
-        statuses = up.wait_for_status(lambda s: len(s) == 4 and all_healthy(s))
-        assert list(statuses) == ["streams", "workers", "sagas", "triggers"]
+        statuses = up.wait_for_status(lambda s: len(s) == 5 and all_healthy(s))
+        assert list(statuses) == ["streams", "workers", "sagas", "triggers", "dashboard"]
+        assert f"dashboard: {statuses['dashboard']['url']}/?t=" in up.output
         pids = up.tree()
-        assert len(pids) >= 9  # orchestrator, four shims, the server, workers, sagas, triggers
+        assert len(pids) >= 11  # orchestrator, five shims and their five services
         # the services that wait (preload) were launched early, importing meanwhile: the
         # triggers process is older than the moment workers (two levels up) was let run
         triggers = psutil.Process(statuses["triggers"]["pid"])

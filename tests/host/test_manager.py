@@ -32,14 +32,14 @@ def test_the_default_app() -> None:
     app = load_app(REPO / "netscript.config.py")
     assert app.config.name == "netscript"
     assert [plugin.name for plugin in app.plugins] == [
-        "streams", "workers", "sagas", "triggers", "orders",
+        "streams", "workers", "sagas", "triggers", "dashboard", "orders",
     ]  # fmt: skip
     streams = app.plugins[0]
     assert (streams.manifest.kind, streams.manifest.requires_db) == ("infra", False)
     assert streams.manifest.provides == ["streams"]
     assert streams.module == "netscript.plugins.streams.hooks"
     assert streams.source == "plugins/streams/hooks.py"
-    resource, workers, sagas, triggers = app.resources
+    resource, workers, sagas, triggers, dashboard = app.resources
     assert (resource.name, resource.plugin, resource.depends_on) == ("streams", "streams", ())
     assert (workers.name, workers.spec.port, workers.spec.grace_period) == ("workers", 8091, 30.0)
     assert [d.name for d in workers.depends_on] == ["streams"]
@@ -47,7 +47,8 @@ def test_the_default_app() -> None:
     assert [d.name for d in sagas.depends_on] == ["streams", "workers"]
     assert (triggers.name, triggers.spec.port) == ("triggers", 8093)
     assert [d.name for d in triggers.depends_on] == ["streams", "workers", "sagas"]
-    orders = app.plugins[4]
+    assert (dashboard.name, dashboard.spec.port) == ("dashboard", 18888)
+    orders = app.plugins[5]
     assert (orders.manifest.kind, orders.source) == ("app", "apps/orders/hooks.py")
     assert resource.spec.module == "netscript.plugins.streams"
     assert resource.spec.port == 4437
