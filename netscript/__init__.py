@@ -76,6 +76,9 @@ _WHERE = {
     "SagaContext": "netscript.plugins.sagas.definitions",
     "SagasClient": "netscript.plugins.sagas.client",
     "SagasError": "netscript.plugins.sagas.client",
+    # the dashboard plugin's public side: a plugin's panel
+    "Panel": "netscript.plugins.dashboard.panels",
+    "Column": "netscript.plugins.dashboard.panels",
     # the triggers plugin's public side: what a trigger is written with, and the client
     "Webhook": "netscript.plugins.triggers.definitions",
     "Cron": "netscript.plugins.triggers.definitions",
@@ -138,6 +141,7 @@ __all__ = [
     "Change",
     "ChangeEvent",
     "CollectionDefinition",
+    "Column",
     "CommandContext",
     "Config",
     "Cron",
@@ -157,6 +161,7 @@ __all__ = [
     "MissingDependencyError",
     "Outbox",
     "OutboxPublisher",
+    "Panel",
     "PermanentError",
     "PluginManifest",
     "ProducerOptions",
@@ -257,6 +262,7 @@ if TYPE_CHECKING:
     from netscript.host.model import App, LoadedPlugin, Resource
     from netscript.orchestrator.client import control_resource
     from netscript.orchestrator.states import Health, ResourceState, ResourceStatus
+    from netscript.plugins.dashboard.panels import Column, Panel
     from netscript.plugins.sagas.client import SagasClient, SagasError
     from netscript.plugins.sagas.definitions import Saga, SagaContext, Step
     from netscript.plugins.streams.core import (

@@ -10,16 +10,29 @@ import sys
 
 
 def main() -> int:
-    from netscript import get_streams_auth, get_streams_url, plugin_state_dir, serve_async
+    from netscript import (
+        HostError,
+        get_streams_auth,
+        get_streams_url,
+        load_app,
+        plugin_state_dir,
+        serve_async,
+    )
 
+    from .panels import collect_panels
     from .server import create_app
 
     folder = plugin_state_dir("dashboard")
     try:
+        panels = list(collect_panels(load_app()).panels.values())
+    except HostError as exc:
+        print(f"dashboard: {exc}", file=sys.stderr, flush=True)
+        return 2
+    try:
         streams = get_streams_url()
     except Exception:  # no streams server: the page shows nothing live
         streams = None
-    app = create_app(folder, streams, get_streams_auth())
+    app = create_app(folder, streams, get_streams_auth(), panels)
     port = int(os.environ.get("PORT") or os.environ.get("DASHBOARD_PORT") or 18888)
 
     async def started(bound: int) -> None:

@@ -12,7 +12,14 @@ from typing import Any
 
 from netscript import PluginManifest, __version__, hookimpl, lazy, service_resource
 
+from . import hookspecs
+
 NAME = "dashboard"
+
+
+@hookimpl
+def netscript_register_hookspecs(register: Callable[[object], None]) -> None:
+    register(hookspecs)
 DEFAULT_PORT = 18888
 
 
@@ -37,7 +44,13 @@ def netscript_register_resources(register: Callable[..., None], config: Any) -> 
             NAME,
             module="netscript.plugins.dashboard",
             default_port=DEFAULT_PORT,
-            preload=["netscript.plugins.dashboard.server", "hypercorn.asyncio", "httpx"],
+            preload=[
+                "netscript.host.app:preload_app",
+                "netscript.plugins.dashboard.server",
+                "netscript.plugins.dashboard.panels",
+                "hypercorn.asyncio",
+                "httpx",
+            ],
         )
     )
 

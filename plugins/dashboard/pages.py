@@ -13,6 +13,14 @@ UNAUTHORIZED_PAGE = """<!doctype html>
 </body></html>
 """
 
+def main_page(panels: list[dict[str, object]]) -> str:
+    """The page: the resources table, then one live table per plugin panel."""
+    import json
+
+    config = json.dumps(panels).replace("</", "<\\/")  # inert inside the script element
+    return RESOURCES_PAGE.replace("__PANELS__", config)
+
+
 RESOURCES_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>NetScript dashboard</title>
 <style>
@@ -27,6 +35,11 @@ RESOURCES_PAGE = """<!doctype html>
   td[data-health="Unhealthy"] { color: #cf222e; }
   #connection { float: right; font-size: .85rem; color: #666; }
   button { margin-right: .25rem; font-size: .8rem; }
+  td[data-status="completed"] { color: #1a7f37; }
+  td[data-status="failed"], td[data-status="dlq"], td[data-status="timeout"] { color: #cf222e; }
+  td[data-status="running"], td[data-status="in-flight"], td[data-status="compensating"] {
+    color: #9a6700; }
+  h2 { margin-top: 2rem; }
 </style></head>
 <body>
 <h1>Resources <span id="connection">connecting…</span></h1>
@@ -37,6 +50,8 @@ RESOURCES_PAGE = """<!doctype html>
   <tbody id="resources"></tbody>
 </table>
 <p>Last action: <code id="command"></code></p>
+<div id="panels"></div>
+<script type="application/json" id="panel-config">__PANELS__</script>
 <script>
 const rows = new Map();
 const body = document.getElementById("resources");
@@ -83,6 +98,65 @@ async function act(resource, action) {
   const body = await answer.json();
   document.getElementById("command").textContent =
     answer.ok ? body.command : `refused: ${body.error.message}`;
+}
+
+function field(value, path) {
+  for (const part of path.split(".")) {
+    if (value === null || value === undefined) return undefined;
+    value = value[part];
+  }
+  return value;
+}
+
+function panel(config) {
+  const section = document.createElement("section");
+  section.dataset.panel = config.id;
+  const title = document.createElement("h2");
+  title.textContent = config.title;
+  const table = document.createElement("table");
+  const head = document.createElement("tr");
+  for (const column of config.columns) {
+    const th = document.createElement("th");
+    th.textContent = column.title;
+    head.append(th);
+  }
+  const thead = document.createElement("thead");
+  thead.append(head);
+  const tbody = document.createElement("tbody");
+  table.append(thead, tbody);
+  section.append(title, table);
+  document.getElementById("panels").append(section);
+  const entities = new Map();
+  const draw = () => {
+    const fresh = [];
+    for (const [key, entity] of entities) {
+      const tr = document.createElement("tr");
+      tr.dataset.key = key;
+      for (const column of config.columns) {
+        const value = field(entity, column.field);
+        const text = column.kind === "json" ? JSON.stringify(value) : value;
+        tr.append(cell(text, column.kind === "status" ? {"data-status": String(value)} : {}));
+      }
+      fresh.push(tr);
+    }
+    tbody.replaceChildren(...fresh);
+  };
+  const source = new EventSource(`/events/panel-${config.id}`);
+  source.onmessage = (message) => {
+    for (const event of JSON.parse(message.data)) {
+      if (event.type !== config.type) continue;
+      entities.delete(event.key);  // re-inserted last: newest at the bottom
+      if (!(event.headers && event.headers.operation === "delete")) {
+        entities.set(event.key, event.value);
+      }
+      while (entities.size > config.limit) entities.delete(entities.keys().next().value);
+    }
+    draw();
+  };
+}
+
+for (const config of JSON.parse(document.getElementById("panel-config").textContent)) {
+  panel(config);
 }
 
 const events = new EventSource("/events/resources");

@@ -22,16 +22,25 @@ from quart import Quart, Response, redirect, request
 from netscript import HostError, control_resource
 
 from . import token
-from .pages import RESOURCES_PAGE, UNAUTHORIZED_PAGE
+from .pages import UNAUTHORIZED_PAGE, main_page
+from .panels import Panel
 
 STREAMS = {"resources": "/netscript/resources"}  # what a page may follow, by name
 KEEPALIVE = 15.0  # seconds between SSE comments while nothing happens
 LONG_POLL = 30.0
 
 
-def create_app(folder: Path, streams_url: str | None, streams_headers: Mapping[str, str]) -> Quart:
-    """The dashboard on the token kept in ``folder``, relaying ``streams_url``."""
+def create_app(
+    folder: Path,
+    streams_url: str | None,
+    streams_headers: Mapping[str, str],
+    panels: list[Panel] | None = None,
+) -> Quart:
+    """The dashboard on the token kept in ``folder``, relaying ``streams_url``, with the
+    plugins' ``panels``."""
     app = Quart("netscript.dashboard")
+    streams = {**STREAMS, **{f"panel-{p.id}": p.stream for p in panels or []}}
+    page = main_page([p.page_config() for p in panels or []])
     ready = {"ok": False}
 
     def authorized() -> bool:
@@ -63,7 +72,7 @@ def create_app(folder: Path, streams_url: str | None, streams_headers: Mapping[s
             return answer
         if not authorized():
             return unauthorized()
-        return Response(RESOURCES_PAGE, 200, mimetype="text/html")
+        return Response(page, 200, mimetype="text/html")
 
     @app.post("/actions/<resource>/<action>")
     async def act(resource: str, action: str) -> Any:
@@ -84,7 +93,7 @@ def create_app(folder: Path, streams_url: str | None, streams_headers: Mapping[s
     async def events(name: str) -> Any:
         if not authorized():
             return unauthorized()
-        path = STREAMS.get(name)
+        path = streams.get(name)
         if path is None or streams_url is None:
             return _error(404, "not-found", f"no stream {name!r}")
         offset = request.headers.get("Last-Event-ID") or request.args.get("offset") or "-1"

@@ -81,3 +81,18 @@ def netscript_register_commands(register: Callable[..., None]) -> None:
         configure=lazy("netscript.plugins.sagas.cli", "configure"),
         run=lazy("netscript.plugins.sagas.cli", "run"),
     )
+
+
+@hookimpl(optionalhook=True)  # a run without the dashboard loads this plugin all the same
+def netscript_register_dashboard(register: Callable[..., None]) -> None:
+    from netscript import Column, Panel
+
+    register(
+        Panel(
+            id="sagas", title="Saga instances", stream="/sagas/instances",
+            type="saga-instance", key="instanceId", resource=NAME,
+            columns=[Column("instanceId", title="instance"), Column("status", kind="status"),
+                     Column("currentStep", title="step"), Column("compensated"),
+                     Column("error")],
+        )
+    )  # fmt: skip

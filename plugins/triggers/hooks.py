@@ -83,3 +83,17 @@ def netscript_register_commands(register: Callable[..., None]) -> None:
         configure=lazy("netscript.plugins.triggers.cli", "configure"),
         run=lazy("netscript.plugins.triggers.cli", "run"),
     )
+
+
+@hookimpl(optionalhook=True)  # a run without the dashboard loads this plugin all the same
+def netscript_register_dashboard(register: Callable[..., None]) -> None:
+    from netscript import Column, Panel
+
+    register(
+        Panel(
+            id="events", title="Trigger events", stream="/triggers/events",
+            type="trigger-event", key="eventId", resource=NAME,
+            columns=[Column("eventId", title="event"), Column("triggerId", title="trigger"),
+                     Column("status", kind="status"), Column("attempts"), Column("error")],
+        )
+    )  # fmt: skip

@@ -83,3 +83,18 @@ def netscript_register_commands(register: Callable[..., None]) -> None:
         configure=lazy("netscript.plugins.workers.cli", "configure"),
         run=lazy("netscript.plugins.workers.cli", "run"),
     )
+
+
+@hookimpl(optionalhook=True)  # a run without the dashboard loads this plugin all the same
+def netscript_register_dashboard(register: Callable[..., None]) -> None:
+    from netscript import Column, Panel
+
+    register(
+        Panel(
+            id="executions", title="Worker executions", stream="/workers/executions",
+            type="execution", key="id", resource=NAME,
+            columns=[Column("id", title="execution"), Column("jobId", title="job"),
+                     Column("status", kind="status"), Column("attempt"),
+                     Column("duration", title="ms"), Column("error")],
+        )
+    )  # fmt: skip

@@ -68,3 +68,44 @@ def test_the_resources_page_is_live(browser_page: object, tmp_path: Path) -> Non
         assert up.interrupt() == 0
     finally:
         up.cleanup()
+
+
+def test_the_demo_on_the_default_app(browser_page: object, tmp_path: Path) -> None:
+    """`netscript demo orders --count 10`: the saga rows appear and reach their final state
+    without a reload; Restart on workers shows its restart count go up."""
+    import os
+    import subprocess
+    import sys
+
+    page: object = browser_page
+    env = {"WORKERS_PORT": "0", "SAGAS_PORT": "0", "TRIGGERS_PORT": "0", "DASHBOARD_PORT": "0",
+           "NETSCRIPT_ORDERS__INBOX": str(tmp_path / "inbox")}  # fmt: skip
+    up = Up(REPO / "netscript.config.py", tmp_path / "state", env=env)
+    try:
+        up.wait_for_output("resources up")
+        dashboard = Dashboard(up)
+        page.goto(f"{dashboard.url}/?t={dashboard.token}")  # type: ignore[attr-defined]
+        page.wait_for_selector("section[data-panel='sagas']")  # type: ignore[attr-defined]
+        demo = subprocess.run(
+            [sys.executable, "-m", "netscript.cli", "demo", "orders", "--count", "10"],
+            cwd=REPO, capture_output=True, text=True, timeout=300,
+            env={**os.environ, "NETSCRIPT_STATE_DIR": str(up.state_dir)},
+        )  # fmt: skip
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        page.wait_for_function(  # type: ignore[attr-defined]
+            """() => {
+              const rows = [...document.querySelectorAll(
+                "section[data-panel='sagas'] tbody tr")];
+              return rows.length === 10 && rows.every(
+                r => ['completed', 'failed'].includes(r.children[1].textContent));
+            }""",
+            timeout=60_000,
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-demo.png"), full_page=True)  # type: ignore[attr-defined]
+        page.click("tr[data-resource='workers'] button[data-action='restart']")  # type: ignore[attr-defined]
+        page.wait_for_function(ROW.format(name="workers", restarts=1), timeout=60_000)  # type: ignore[attr-defined]
+        assert page.text_content("#command") == "netscript restart workers"  # type: ignore[attr-defined]
+        assert up.interrupt() == 0
+    finally:
+        up.cleanup()
