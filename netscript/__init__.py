@@ -79,6 +79,7 @@ _WHERE = {
     # the dashboard plugin's public side: a plugin's panel
     "Panel": "netscript.plugins.dashboard.panels",
     "Column": "netscript.plugins.dashboard.panels",
+    "RowAction": "netscript.plugins.dashboard.panels",
     # the triggers plugin's public side: what a trigger is written with, and the client
     "Webhook": "netscript.plugins.triggers.definitions",
     "Cron": "netscript.plugins.triggers.definitions",
@@ -170,6 +171,7 @@ __all__ = [
     "ResourceState",
     "ResourceStatus",
     "RestartPolicy",
+    "RowAction",
     "RunContext",
     "Saga",
     "SagaContext",
@@ -262,7 +264,7 @@ if TYPE_CHECKING:
     from netscript.host.model import App, LoadedPlugin, Resource
     from netscript.orchestrator.client import control_resource
     from netscript.orchestrator.states import Health, ResourceState, ResourceStatus
-    from netscript.plugins.dashboard.panels import Column, Panel
+    from netscript.plugins.dashboard.panels import Column, Panel, RowAction
     from netscript.plugins.sagas.client import SagasClient, SagasError
     from netscript.plugins.sagas.definitions import Saga, SagaContext, Step
     from netscript.plugins.streams.core import (

@@ -100,6 +100,15 @@ async function act(resource, action) {
     answer.ok ? body.command : `refused: ${body.error.message}`;
 }
 
+async function panelAction(panel, action, values) {
+  const answer = await fetch(`/panels/${panel}/actions/${action}`, {
+    method: "POST", headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({values})});
+  const body = await answer.json();
+  document.getElementById("command").textContent = answer.ok && body.ok
+    ? body.command : `refused: ${JSON.stringify(body.answer || body.error)}`;
+}
+
 function field(value, path) {
   for (const part of path.split(".")) {
     if (value === null || value === undefined) return undefined;
@@ -120,6 +129,11 @@ function panel(config) {
     th.textContent = column.title;
     head.append(th);
   }
+  if (config.actions.length) {
+    const th = document.createElement("th");
+    th.textContent = "actions";
+    head.append(th);
+  }
   const thead = document.createElement("thead");
   thead.append(head);
   const tbody = document.createElement("tbody");
@@ -136,6 +150,21 @@ function panel(config) {
         const value = field(entity, column.field);
         const text = column.kind === "json" ? JSON.stringify(value) : value;
         tr.append(cell(text, column.kind === "status" ? {"data-status": String(value)} : {}));
+      }
+      if (config.actions.length) {
+        const td = document.createElement("td");
+        for (const action of config.actions) {
+          const offered = Object.entries(action.when).every(
+            ([name, values]) => values.includes(field(entity, name)));
+          if (!offered) continue;
+          const button = document.createElement("button");
+          button.textContent = action.title;
+          button.dataset.action = action.id;
+          const values = Object.fromEntries(action.fields.map(f => [f, field(entity, f)]));
+          button.onclick = () => panelAction(config.id, action.id, values);
+          td.append(button);
+        }
+        tr.append(td);
       }
       fresh.push(tr);
     }

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PANEL_ID = r"^[a-z][a-z0-9-]{0,40}$"
 
@@ -38,6 +38,27 @@ class Column(BaseModel):
         super().__init__(**options)
 
 
+class RowAction(BaseModel):
+    """A button on a panel's rows: ``method path`` on the panel's resource's API, ``{field}``
+    placeholders filled from the row (URL-encoded), offered only where ``when`` matches
+    (field -> values); the page shows ``command`` (same placeholders) as the CLI equivalent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=PANEL_ID)
+    title: str = Field(min_length=1)
+    path: str = Field(pattern=r"^/")
+    method: Literal["POST", "PUT", "DELETE"] = "POST"
+    command: str = ""
+    when: dict[str, list[Any]] = Field(default_factory=dict)
+
+    def fields(self) -> list[str]:
+        import string
+
+        texts = (self.path, self.command)
+        return sorted({f for text in texts for _, f, _, _ in string.Formatter().parse(text) if f})
+
+
 class Panel(BaseModel):
     """A live table of the entities of ``type`` on ``stream``, one row per ``key``."""
 
@@ -50,6 +71,7 @@ class Panel(BaseModel):
     key: str = Field(min_length=1)
     columns: list[Column] = Field(min_length=1)
     resource: str | None = None  # the resource the panel belongs to (its plugin's service)
+    actions: list[RowAction] = Field(default_factory=list)
     limit: int = Field(200, ge=1, le=5000, description="rows shown at most (newest last)")
     plugin: str = ""
 
@@ -65,7 +87,17 @@ class Panel(BaseModel):
                 {"field": c.field, "title": c.title or c.field, "kind": c.kind}
                 for c in self.columns
             ],
+            "actions": [
+                {"id": a.id, "title": a.title, "when": a.when, "fields": a.fields()}
+                for a in self.actions
+            ],
         }
+
+    @model_validator(mode="after")
+    def _actions_need_a_resource(self) -> Panel:
+        if self.actions and not self.resource:
+            raise ValueError(f"panel {self.id!r}: actions need resource= (whose API they call)")
+        return self
 
 
 class PanelRegistry:

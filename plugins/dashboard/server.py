@@ -16,6 +16,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from quart import Quart, Response, redirect, request
 
@@ -88,6 +89,66 @@ def create_app(
         except HostError as exc:
             return _error(409, "refused", str(exc))
         return {"ok": True, "command": command}, 202
+
+    by_id = {p.id: p for p in panels or []}
+
+    @app.post("/panels/<panel_id>/actions/<action_id>")
+    async def panel_action(panel_id: str, action_id: str) -> Any:
+        """A panel's row action: the cookie and the page's own Origin, then the call on the
+        panel's resource's API, made here (the browser never calls a plugin's API)."""
+        if not authorized():
+            return unauthorized()
+        if request.headers.get("Origin") != f"{request.scheme}://{request.host}":
+            return _error(403, "forbidden", "an action needs the dashboard page's own Origin")
+        found = by_id.get(panel_id)
+        action = next((a for a in found.actions if a.id == action_id), None) if found else None
+        if found is None or action is None or found.resource is None:
+            return _error(404, "not-found", f"no action {action_id!r} on panel {panel_id!r}")
+        given = (await request.get_json(silent=True) or {}).get("values") or {}
+        values = {f: str(given.get(f, "")) for f in action.fields()}
+        if not all(values.values()):
+            return _error(400, "malformed", f"the action needs {', '.join(action.fields())}")
+        base = await resource_url(found.resource)
+        if base is None:
+            return _error(409, "refused", f"the resource {found.resource!r} is not running")
+        quoted = {k: quote(v, safe="") for k, v in values.items()}
+        import httpx
+
+        async with httpx.AsyncClient(timeout=30) as http:
+            try:
+                answer = await http.request(action.method, base + action.path.format(**quoted))
+            except httpx.HTTPError as exc:
+                return _error(502, "unreachable", f"{found.resource}: {exc}")
+        try:
+            body = answer.json()
+        except ValueError:
+            body = answer.text[:500]
+        command = action.command.format(**values)
+        return {"ok": answer.status_code < 400, "status": answer.status_code,
+                "answer": body, "command": command}, 200  # fmt: skip
+
+    async def resource_url(name: str) -> str | None:
+        """The URL of resource ``name`` (its first replica), from the run's statuses."""
+        if streams_url is None:
+            return None
+        import httpx
+
+        url: str | None = None
+        offset = "-1"
+        async with httpx.AsyncClient(headers=dict(streams_headers), timeout=10) as http:
+            while True:
+                answer = await http.get(streams_url + STREAMS["resources"],
+                                        params={"offset": offset})  # fmt: skip
+                if answer.status_code != 200:
+                    return url
+                for event in answer.json():
+                    value = event.get("value") or {}
+                    ours = value.get("resource") == name and value.get("url")
+                    if ours and (url is None or value.get("replica") in (None, 0)):
+                        url = value["url"]
+                offset = answer.headers["Stream-Next-Offset"]
+                if answer.headers.get("Stream-Up-To-Date") == "true":
+                    return url
 
     @app.get("/events/<name>")
     async def events(name: str) -> Any:

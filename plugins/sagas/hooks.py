@@ -85,12 +85,21 @@ def netscript_register_commands(register: Callable[..., None]) -> None:
 
 @hookimpl(optionalhook=True)  # a run without the dashboard loads this plugin all the same
 def netscript_register_dashboard(register: Callable[..., None]) -> None:
-    from netscript import Column, Panel
+    from netscript import Column, Panel, RowAction
 
     register(
         Panel(
             id="sagas", title="Saga instances", stream="/sagas/instances",
             type="saga-instance", key="instanceId", resource=NAME,
+            actions=[
+                RowAction(id="cancel", title="Cancel",
+                          when={"status": ["pending", "running", "compensating"]},
+                          path="/api/v1/sagas/instances/{instanceId}/cancel",
+                          command="netscript sagas cancel {instanceId}"),
+                RowAction(id="resume", title="Resume", when={"compensated": [False]},
+                          path="/api/v1/sagas/instances/{instanceId}/resume",
+                          command="netscript sagas resume {instanceId}"),
+            ],
             columns=[Column("instanceId", title="instance"), Column("status", kind="status"),
                      Column("currentStep", title="step"), Column("compensated"),
                      Column("error")],

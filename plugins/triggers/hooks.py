@@ -87,12 +87,15 @@ def netscript_register_commands(register: Callable[..., None]) -> None:
 
 @hookimpl(optionalhook=True)  # a run without the dashboard loads this plugin all the same
 def netscript_register_dashboard(register: Callable[..., None]) -> None:
-    from netscript import Column, Panel
+    from netscript import Column, Panel, RowAction
 
     register(
         Panel(
             id="events", title="Trigger events", stream="/triggers/events",
             type="trigger-event", key="eventId", resource=NAME,
+            actions=[RowAction(id="replay", title="Replay", when={"status": ["dlq"]},
+                               path="/api/v1/triggers/events/{eventId}/replay",
+                               command="netscript triggers replay {eventId}")],
             columns=[Column("eventId", title="event"), Column("triggerId", title="trigger"),
                      Column("status", kind="status"), Column("attempts"), Column("error")],
         )

@@ -87,12 +87,22 @@ def netscript_register_commands(register: Callable[..., None]) -> None:
 
 @hookimpl(optionalhook=True)  # a run without the dashboard loads this plugin all the same
 def netscript_register_dashboard(register: Callable[..., None]) -> None:
-    from netscript import Column, Panel
+    from netscript import Column, Panel, RowAction
 
     register(
         Panel(
             id="executions", title="Worker executions", stream="/workers/executions",
             type="execution", key="id", resource=NAME,
+            actions=[
+                RowAction(id="cancel", title="Cancel",
+                          when={"status": ["pending", "queued", "running"]},
+                          path="/api/v1/workers/executions/{id}/cancel",
+                          command="netscript workers cancel {id}"),
+                RowAction(id="retry", title="Retry",
+                          when={"status": ["failed", "timeout", "cancelled"]},
+                          path="/api/v1/workers/executions/{id}/retry",
+                          command="netscript workers retry {id}"),
+            ],
             columns=[Column("id", title="execution"), Column("jobId", title="job"),
                      Column("status", kind="status"), Column("attempt"),
                      Column("duration", title="ms"), Column("error")],

@@ -13,7 +13,7 @@ import pytest
 
 from tests.e2e.harness import Up
 from tests.plugins.dashboard.test_dashboard import APP, Dashboard
-from tests.support import REPO
+from tests.support import REPO, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -106,6 +106,35 @@ def test_the_demo_on_the_default_app(browser_page: object, tmp_path: Path) -> No
         page.click("tr[data-resource='workers'] button[data-action='restart']")  # type: ignore[attr-defined]
         page.wait_for_function(ROW.format(name="workers", restarts=1), timeout=60_000)  # type: ignore[attr-defined]
         assert page.text_content("#command") == "netscript restart workers"  # type: ignore[attr-defined]
+        # an order without an id is dead-lettered at once; Replay runs it again
+        import httpx
+
+        from netscript import sign_webhook
+
+        secret = (up.state_dir / "triggers" / "secrets" / "order-created").read_text().strip()
+        body = b'{"items": []}'
+        headers = sign_webhook("github", secret, body, delivery_id="no-order-id")
+        triggers = up.statuses()["triggers"]["url"]
+        posted = httpx.post(f"{triggers}/api/v1/webhooks/order-created", content=body,
+                            headers=headers, timeout=10)  # fmt: skip
+        assert posted.status_code == 202
+        event_id = posted.json()["eventId"]
+        row = f"section[data-panel='events'] tr[data-key='{event_id}']"
+        replay = f"{row} button[data-action='replay']"
+        page.click(replay, timeout=60_000)  # type: ignore[attr-defined]
+        page.wait_for_function(  # type: ignore[attr-defined]
+            f"() => document.querySelector('#command').textContent === "
+            f"'netscript triggers replay {event_id}'",
+            timeout=30_000,
+        )
+        history: list[object] = []
+
+        def replayed() -> bool:
+            found = httpx.get(f"{triggers}/api/v1/triggers/events/{event_id}", timeout=10).json()
+            history[:] = found["history"]
+            return len(history) == 2 and found["status"] == "dlq"
+
+        wait_until(replayed, 30, f"the replay never ran: {history}")
         assert up.interrupt() == 0
     finally:
         up.cleanup()
