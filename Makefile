@@ -25,7 +25,7 @@ up: bytecode
 	$(BIN)/netscript up
 
 lint: $(STAMP)
-	$(BIN)/ruff check netscript host orchestrator plugins apps tests $(wildcard bench)
+	$(BIN)/ruff check netscript host orchestrator plugins apps scripts tests $(wildcard bench)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
