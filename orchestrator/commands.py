@@ -47,7 +47,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="leave a plugin and its resources out of this run (repeatable)",
     )
     command("down", "stop the app started with up")
-    command("ps", "the resources and their states", json=True)
+    ps = command("ps", "the resources and their states", json=True)
+    ps.add_argument("--watch", action="store_true", help="keep the table live (Ctrl-C stops)")
     logs = command("logs", "resource console output")
     logs.add_argument("resource", nargs="?", help="one resource (default: all, by time)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
@@ -248,7 +249,12 @@ def cmd_ps(args: argparse.Namespace) -> int:
     from . import client
     from .views import print_json, print_statuses
 
-    found = client.statuses(client.running(_state_dir(args)))
+    record = client.running(_state_dir(args))
+    if args.watch:
+        from .views import watch_statuses
+
+        return watch_statuses(record)
+    found = client.statuses(record)
     if args.json:
         print_json(list(found.values()))
     else:

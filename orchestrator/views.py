@@ -37,6 +37,10 @@ def print_json(data: Any) -> None:
 
 
 def print_statuses(found: dict[str, dict[str, Any]]) -> None:
+    console().print(statuses_table(found))
+
+
+def statuses_table(found: dict[str, dict[str, Any]]) -> Any:
     from rich.table import Table
 
     table = Table("resource", "state", "health", "pid", "url", "restarts", "exit", "detail")
@@ -55,7 +59,54 @@ def print_statuses(found: dict[str, dict[str, Any]]) -> None:
             "" if s.get("exit_code") is None else str(s["exit_code"]),
             detail,
         )
-    console().print(table)
+    return table
+
+
+def watch_statuses(record: dict[str, Any]) -> int:
+    """``netscript ps --watch``: the resources table, live from ``/netscript/resources``,
+    until Ctrl-C. On a terminal the table is redrawn in place;
+    otherwise each change is a line ``name state/health restarts=N``."""
+    import time
+
+    import httpx
+    from rich.live import Live
+
+    from .client import RESOURCES_STREAM, base_url, headers
+
+    url = base_url(record) + RESOURCES_STREAM
+    found: dict[str, dict[str, Any]] = {}
+    out = console()
+    live = Live(statuses_table(found), console=out, auto_refresh=False) if out.is_terminal else None
+    offset = "-1"
+    try:
+        if live is not None:
+            live.start()
+        with httpx.Client(headers=headers(record), timeout=40) as client:
+            while True:
+                try:
+                    answer = client.get(url, params={"offset": offset, "live": "long-poll"})
+                except httpx.HTTPError:  # the streams server restarts: look again
+                    time.sleep(0.5)
+                    continue
+                offset = answer.headers.get("Stream-Next-Offset", offset)
+                if answer.status_code != 200:
+                    continue
+                for event in answer.json():
+                    if event.get("type") != "resource":
+                        continue
+                    value = event["value"]
+                    found[event["key"]] = value
+                    if live is None:
+                        line = f"{event['key']} {value['state']}/{value['health']}"
+                        out.print(f"{line} restarts={value.get('restarts', 0)}", highlight=False)
+                if live is not None:
+                    live.update(statuses_table(found), refresh=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if live is not None:
+            live.stop()
+    return 0
 
 
 def graph_data(app: App) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -396,3 +397,45 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr
     assert "host.errors.HostError: no config file at /nonexistent" in result.stderr
+
+
+def test_ps_watch_follows_the_resources_live(app: Up) -> None:
+    """``netscript ps --watch`` (not a terminal: a line per change) shows a restart as it
+    happens, and Ctrl-C ends it with 0."""
+    import queue
+    import signal
+    import threading
+
+    before = app.statuses()["alpha"]["restarts"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NETSCRIPT_", "STREAMS_"))}
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "netscript.cli", "ps", "--watch", "--config", str(FIXTURE_CONFIG)],
+        cwd=REPO, env={**env, "NETSCRIPT_STATE_DIR": str(app.state_dir)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+    assert watch.stdout is not None
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in watch.stdout], daemon=True)
+    reader.start()
+
+    def until(text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {text!r} from ps --watch"
+            try:
+                if lines.get(timeout=left).strip() == text:
+                    return
+            except queue.Empty:
+                continue
+
+    try:
+        until(f"alpha Running/Healthy restarts={before}")
+        assert netscript(app.state_dir, "restart", "alpha").returncode == 0
+        until(f"alpha Running/Healthy restarts={before + 1}")
+        watch.send_signal(signal.SIGINT)
+        assert watch.wait(15) == 0, watch.stderr.read() if watch.stderr else ""
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+            watch.wait()
