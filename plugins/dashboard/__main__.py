@@ -24,7 +24,8 @@ def main() -> int:
 
     folder = plugin_state_dir("dashboard")
     try:
-        panels = list(collect_panels(load_app()).panels.values())
+        app = load_app()
+        panels = list(collect_panels(app).panels.values())
     except HostError as exc:
         print(f"dashboard: {exc}", file=sys.stderr, flush=True)
         return 2
@@ -32,13 +33,18 @@ def main() -> int:
         streams = get_streams_url()
     except Exception:  # no streams server: the page shows nothing live
         streams = None
-    app = create_app(folder, streams, get_streams_auth(), panels)
+    units = [
+        r.name if r.spec.replicas == 1 else f"{r.name}-{n}"
+        for r in app.resources
+        for n in range(r.spec.replicas)
+    ]
+    server = create_app(folder, streams, get_streams_auth(), panels, units)
     port = int(os.environ.get("PORT") or os.environ.get("DASHBOARD_PORT") or 18888)
 
     async def started(bound: int) -> None:
         print(f"dashboard: listening on http://127.0.0.1:{bound}", flush=True)
 
-    asyncio.run(serve_async(app, port=port, started=started, graceful_timeout=1.0))  # type: ignore[arg-type]
+    asyncio.run(serve_async(server, port=port, started=started, graceful_timeout=1.0))  # type: ignore[arg-type]
     return 0
 
 

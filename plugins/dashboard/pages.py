@@ -13,12 +13,12 @@ UNAUTHORIZED_PAGE = """<!doctype html>
 </body></html>
 """
 
-def main_page(panels: list[dict[str, object]]) -> str:
-    """The page: the resources table, then one live table per plugin panel."""
+def main_page(panels: list[dict[str, object]], units: list[str]) -> str:
+    """The page: the resources table, one live table per plugin panel, the console."""
     import json
 
-    config = json.dumps(panels).replace("</", "<\\/")  # inert inside the script element
-    return RESOURCES_PAGE.replace("__PANELS__", config)
+    config = json.dumps({"panels": panels, "units": units})
+    return RESOURCES_PAGE.replace("__CONFIG__", config.replace("</", "<\\/"))
 
 
 RESOURCES_PAGE = """<!doctype html>
@@ -40,6 +40,10 @@ RESOURCES_PAGE = """<!doctype html>
   td[data-status="running"], td[data-status="in-flight"], td[data-status="compensating"] {
     color: #9a6700; }
   h2 { margin-top: 2rem; }
+  #console-lines { font-family: ui-monospace, monospace; font-size: .8rem; max-height: 24rem;
+    overflow-y: auto; background: #111; color: #ddd; padding: .5rem; margin-top: .5rem; }
+  #console-lines .prefix { display: inline-block; min-width: 7rem; font-weight: 600; }
+  #console-lines .line[hidden] { display: none; }
 </style></head>
 <body>
 <h1>Resources <span id="connection">connecting…</span></h1>
@@ -51,7 +55,14 @@ RESOURCES_PAGE = """<!doctype html>
 </table>
 <p>Last action: <code id="command"></code></p>
 <div id="panels"></div>
-<script type="application/json" id="panel-config">__PANELS__</script>
+<section id="console">
+  <h2>Console</h2>
+  <select id="console-resource"><option value="">all</option></select>
+  <input id="console-filter" placeholder="filter" size="30">
+  <label><input type="checkbox" id="console-follow" checked> follow</label>
+  <div id="console-lines"></div>
+</section>
+<script type="application/json" id="page-config">__CONFIG__</script>
 <script>
 const rows = new Map();
 const body = document.getElementById("resources");
@@ -170,9 +181,8 @@ function panel(config) {
     }
     tbody.replaceChildren(...fresh);
   };
-  const source = new EventSource(`/events/panel-${config.id}`);
-  source.onmessage = (message) => {
-    for (const event of JSON.parse(message.data)) {
+  handlers[`panel-${config.id}`] = (messages) => {
+    for (const event of messages) {
       if (event.type !== config.type) continue;
       entities.delete(event.key);  // re-inserted last: newest at the bottom
       if (!(event.headers && event.headers.operation === "delete")) {
@@ -184,19 +194,71 @@ function panel(config) {
   };
 }
 
-for (const config of JSON.parse(document.getElementById("panel-config").textContent)) {
-  panel(config);
+const handlers = {};
+const page = JSON.parse(document.getElementById("page-config").textContent);
+for (const config of page.panels) panel(config);
+
+// -- the console: every unit's lines, interleaved by time; a filter; follow or pause --------
+const colours = ["#7ee787", "#79c0ff", "#d2a8ff", "#ffa657", "#ff7b72", "#f2cc60"];
+const consoleLines = document.getElementById("console-lines");
+const choice = document.getElementById("console-resource");
+const filter = document.getElementById("console-filter");
+const follow = document.getElementById("console-follow");
+const paused = [];
+function shown(line) {
+  const text = filter.value.toLowerCase();
+  return (!choice.value || line.dataset.resource === choice.value)
+    && (!text || line.textContent.toLowerCase().includes(text));
+}
+function refilter() {
+  for (const line of consoleLines.children) line.hidden = !shown(line);
+}
+choice.onchange = refilter;
+filter.oninput = refilter;
+follow.onchange = () => { if (follow.checked) addLines(paused.splice(0)); };
+function addLines(values) {
+  for (const value of values) {
+    const line = document.createElement("div");
+    line.className = "line";
+    line.dataset.resource = value.resource;
+    line.dataset.time = value.time;
+    const prefix = document.createElement("span");
+    prefix.className = "prefix";
+    prefix.textContent = value.resource;
+    prefix.style.color = colours[page.units.indexOf(value.resource) % colours.length];
+    line.append(prefix, document.createTextNode(" " + value.text));
+    line.hidden = !shown(line);
+    let before = consoleLines.lastElementChild;  // interleaved by time
+    while (before && before.dataset.time > value.time) before = before.previousElementSibling;
+    consoleLines.insertBefore(line, before ? before.nextSibling : consoleLines.firstChild);
+  }
+  while (consoleLines.children.length > 2000) consoleLines.firstElementChild.remove();
+  consoleLines.scrollTop = consoleLines.scrollHeight;
+}
+for (const unit of page.units) {
+  const option = document.createElement("option");
+  option.value = option.textContent = unit;
+  choice.append(option);
+  handlers[`logs-${unit}`] = (messages) => {
+    const values = messages.filter(m => m.type === "log-line").map(m => m.value);
+    if (follow.checked) addLines(values); else paused.push(...values);
+  };
 }
 
-const events = new EventSource("/events/resources");
-events.onopen = () => { connection.textContent = "live"; };
-events.onerror = () => { connection.textContent = "reconnecting…"; };
-events.onmessage = (message) => {
-  for (const event of JSON.parse(message.data)) {
+handlers["resources"] = (messages) => {
+  for (const event of messages) {
     if (event.headers && event.headers.operation === "delete") rows.delete(event.key);
     else rows.set(event.key, event.value);
   }
   render();
+};
+const wanted = Object.keys(handlers).map(name => `s=${encodeURIComponent(name)}`).join("&");
+const events = new EventSource(`/events?${wanted}`);
+events.onopen = () => { connection.textContent = "live"; };
+events.onerror = () => { connection.textContent = "reconnecting…"; };
+events.onmessage = (message) => {
+  const batch = JSON.parse(message.data);
+  handlers[batch.stream](batch.messages);
 };
 </script>
 </body></html>

@@ -27,6 +27,8 @@ from .pages import UNAUTHORIZED_PAGE, main_page
 from .panels import Panel
 
 STREAMS = {"resources": "/netscript/resources"}  # what a page may follow, by name
+LOGS_PREFIX = "/netscript/logs/"
+TAIL = 200  # console lines a page gets first from a long history
 KEEPALIVE = 15.0  # seconds between SSE comments while nothing happens
 LONG_POLL = 30.0
 
@@ -36,12 +38,14 @@ def create_app(
     streams_url: str | None,
     streams_headers: Mapping[str, str],
     panels: list[Panel] | None = None,
+    units: list[str] | None = None,
 ) -> Quart:
     """The dashboard on the token kept in ``folder``, relaying ``streams_url``, with the
-    plugins' ``panels``."""
+    plugins' ``panels`` and the console of the run's ``units``."""
     app = Quart("netscript.dashboard")
     streams = {**STREAMS, **{f"panel-{p.id}": p.stream for p in panels or []}}
-    page = main_page([p.page_config() for p in panels or []])
+    streams.update({f"logs-{u}": f"{LOGS_PREFIX}{u}" for u in units or []})
+    page = main_page([p.page_config() for p in panels or []], units or [])
     ready = {"ok": False}
 
     def authorized() -> bool:
@@ -53,6 +57,10 @@ def create_app(
     @app.before_serving
     async def started() -> None:
         ready["ok"] = True
+
+    @app.get("/favicon.ico")
+    async def favicon() -> Any:
+        return Response(b"", 204)
 
     @app.get("/health")
     async def health() -> Any:
@@ -150,6 +158,32 @@ def create_app(
                 if answer.headers.get("Stream-Up-To-Date") == "true":
                     return url
 
+    @app.get("/events")
+    async def multiplexed() -> Any:
+        """Several streams on one connection (a browser opens only six per host): ``?s=``
+        names them; each message is ``{"stream", "messages"}``; the event id is the offsets
+        reached (JSON), so a reconnecting ``EventSource`` resumes every stream."""
+        if not authorized():
+            return unauthorized()
+        names = [n for n in request.args.getlist("s") if n]
+        unknown = [n for n in names if n not in streams]
+        if not names or unknown or streams_url is None:
+            return _error(404, "not-found", f"no stream {', '.join(unknown) or '(none)'}")
+        try:
+            offsets = json.loads(request.headers.get("Last-Event-ID") or "{}")
+        except ValueError:
+            offsets = {}
+        if not isinstance(offsets, dict):
+            offsets = {}
+        start = {n: str(offsets.get(n) or "-1") for n in names}
+        answer = Response(
+            multiplex(streams_url, {n: streams[n] for n in names}, start, streams_headers),
+            mimetype="text/event-stream",
+        )
+        answer.headers["Cache-Control"] = "no-store"
+        answer.timeout = None
+        return answer
+
     @app.get("/events/<name>")
     async def events(name: str) -> Any:
         if not authorized():
@@ -166,6 +200,78 @@ def create_app(
         return answer
 
     return app
+
+
+async def multiplex(
+    base: str, paths: Mapping[str, str], start: Mapping[str, str], headers: Mapping[str, str]
+) -> AsyncIterator[bytes]:
+    """Relay every stream of ``paths`` (name -> path) from ``start`` offsets as one SSE. A
+    console's log stream that starts from the beginning sends only its last ``TAIL`` lines
+    first (opening on a long history is fast), then follows live."""
+    queue: asyncio.Queue[tuple[str, str, list[Any]] | None] = asyncio.Queue(maxsize=64)
+
+    async def pump(name: str, path: str) -> None:
+        tail = TAIL if name.startswith("logs-") and start[name] == "-1" else None
+        async for offset, messages in batches(base + path, start[name], headers, tail):
+            await queue.put((name, offset, messages))
+
+    tasks = [asyncio.create_task(pump(n, p)) for n, p in paths.items()]
+    offsets = dict(start)
+    try:
+        yield b": connected\n\n"
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), KEEPALIVE)
+            except TimeoutError:
+                yield b": keepalive\n\n"
+                continue
+            assert item is not None
+            name, offset, messages = item
+            offsets[name] = offset
+            data = json.dumps({"stream": name, "messages": messages}, separators=(",", ":"))
+            ident = json.dumps(offsets, separators=(",", ":"))
+            yield f"id: {ident}\ndata: {data}\n\n".encode()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def batches(
+    url: str, offset: str, headers: Mapping[str, str], tail: int | None = None
+) -> AsyncIterator[tuple[str, list[Any]]]:
+    """``(offset after, messages)`` of the stream at ``url`` from ``offset``, forever (the
+    streams server's absence retried with a capped backoff). ``tail``: catch up first and
+    hand on only the last ``tail`` messages of what was there."""
+    import httpx
+
+    delay = 0.1
+    held: list[Any] = []
+    catching_up = tail is not None
+    async with httpx.AsyncClient(headers=dict(headers), timeout=LONG_POLL + 10) as http:
+        while True:
+            params = {"offset": offset} if catching_up else {"offset": offset, "live": "long-poll"}
+            try:
+                answer = await http.get(url, params=params)
+            except httpx.HTTPError:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            delay = 0.1
+            if answer.status_code == 404:  # not created yet
+                await asyncio.sleep(0.5)
+                continue
+            offset = answer.headers.get("Stream-Next-Offset", offset)
+            messages = answer.json() if answer.status_code == 200 else []
+            if catching_up:
+                held = (held + messages)[-(tail or 0):]
+                if answer.headers.get("Stream-Up-To-Date") == "true" or not messages:
+                    catching_up = False
+                    if held:
+                        yield offset, held
+                continue
+            if messages:
+                yield offset, messages
 
 
 def _error(status: int, code: str, message: str) -> tuple[dict[str, Any], int]:

@@ -56,6 +56,18 @@ def test_the_resources_page_is_live(browser_page: object, tmp_path: Path) -> Non
         page.wait_for_function(ALL_HEALTHY, timeout=30_000)  # type: ignore[attr-defined]
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dashboard-resources.png"))  # type: ignore[attr-defined]
+        # the console: each unit's lines, coloured prefix; the filter hides the others
+        page.wait_for_function(  # type: ignore[attr-defined]
+            """() => [...document.querySelectorAll('#console-lines .line')].some(
+                l => l.dataset.resource === 'dashboard' && l.textContent.includes('listening'))""",
+            timeout=30_000,
+        )
+        page.fill("#console-filter", "dashboard: listening")  # type: ignore[attr-defined]
+        visible = page.eval_on_selector_all(  # type: ignore[attr-defined]
+            "#console-lines .line:not([hidden])", "lines => lines.map(l => l.textContent)"
+        )
+        assert visible and all("dashboard: listening" in line for line in visible), visible
+        page.fill("#console-filter", "")  # type: ignore[attr-defined]
         restarted = dashboard.netscript("restart", "dashboard")
         assert restarted.returncode == 0, restarted.stderr
         # the page reconnects by itself and shows the new restart count, no reload

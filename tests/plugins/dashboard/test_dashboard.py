@@ -153,3 +153,41 @@ def test_actions_need_the_cookie_and_the_page_s_own_origin(dashboard: Dashboard)
     dashboard.up.wait_for_status(
         lambda s: s["dashboard"]["restarts"] == before + 1 and s["dashboard"]["health"] == "Healthy"
     )
+
+
+def test_one_connection_carries_several_streams_and_resumes(dashboard: Dashboard) -> None:
+    """``/events?s=...``: the resources and a console's lines on one SSE connection; its
+    event id holds every stream's offset, and a reconnect with it gets nothing twice."""
+    with dashboard.session() as client:
+        seen: dict[str, list[Any]] = {}
+        last = ""
+        path = "/events?s=resources&s=logs-dashboard"
+        with client.stream("GET", path, timeout=httpx.Timeout(20)) as answer:
+            assert answer.status_code == 200
+            for line in answer.iter_lines():
+                if line.startswith("id: "):
+                    last = line[4:]
+                if line.startswith("data: "):
+                    batch = json.loads(line[6:])
+                    seen.setdefault(batch["stream"], []).extend(batch["messages"])
+                    if {"resources", "logs-dashboard"} <= set(seen):
+                        break
+        offsets = json.loads(last)
+        assert set(offsets) == {"resources", "logs-dashboard"}
+        assert any("listening" in m["value"]["text"] for m in seen["logs-dashboard"])
+        assert client.get("/events", params={"s": "nope"}).status_code == 404
+        # resumed from the id: nothing already seen comes again (a keepalive or a new line)
+        with client.stream("GET", "/events?s=logs-dashboard", headers={"Last-Event-ID": last},
+                           timeout=httpx.Timeout(3)) as again:  # fmt: skip
+            assert again.status_code == 200
+            text = ""
+            try:
+                for chunk in again.iter_text():
+                    text += chunk
+            except httpx.ReadTimeout:
+                pass
+        old_lines = {m["value"]["seq"] for m in seen["logs-dashboard"]}
+        for line in text.splitlines():
+            if line.startswith("data: "):
+                fresh = {m["value"]["seq"] for m in json.loads(line[6:])["messages"]}
+                assert not fresh & old_lines
