@@ -38,7 +38,9 @@ def main() -> int:
         for r in app.resources
         for n in range(r.spec.replicas)
     ]
-    server = create_app(folder, streams, get_streams_auth(), panels, units)
+    graph = [{"name": r.name, "dependsOn": [d.name for d in r.depends_on]}
+             for r in app.resources]  # fmt: skip
+    server = create_app(folder, streams, get_streams_auth(), panels, units, graph)
     port = int(os.environ.get("PORT") or os.environ.get("DASHBOARD_PORT") or 18888)
 
     async def started(bound: int) -> None:

@@ -13,11 +13,14 @@ UNAUTHORIZED_PAGE = """<!doctype html>
 </body></html>
 """
 
-def main_page(panels: list[dict[str, object]], units: list[str]) -> str:
-    """The page: the resources table, one live table per plugin panel, the console."""
+def main_page(
+    panels: list[dict[str, object]], units: list[str], graph: list[dict[str, object]]
+) -> str:
+    """The page: the resources table and graph, one live table per plugin panel, the
+    console."""
     import json
 
-    config = json.dumps({"panels": panels, "units": units})
+    config = json.dumps({"panels": panels, "units": units, "graph": graph})
     return RESOURCES_PAGE.replace("__CONFIG__", config.replace("</", "<\\/"))
 
 
@@ -40,6 +43,15 @@ RESOURCES_PAGE = """<!doctype html>
   td[data-status="running"], td[data-status="in-flight"], td[data-status="compensating"] {
     color: #9a6700; }
   h2 { margin-top: 2rem; }
+  #graph rect { fill: #f6f6f6; stroke: #999; rx: 6; }
+  #graph g[data-state="Running"][data-health="Healthy"] rect,
+  #graph g[data-state="Running"][data-health="Unknown"] rect { fill: #dafbe1; stroke: #1a7f37; }
+  #graph g[data-state="Starting"] rect, #graph g[data-state="Waiting"] rect {
+    fill: #fff8c5; stroke: #9a6700; }
+  #graph g[data-state="Exited"] rect, #graph g[data-state="FailedToStart"] rect,
+  #graph g[data-health="Unhealthy"] rect { fill: #ffebe9; stroke: #cf222e; }
+  #graph line { stroke: #999; stroke-width: 1.5; marker-end: url(#arrow); }
+  #graph text { font-size: 13px; dominant-baseline: middle; text-anchor: middle; }
   #console-lines { font-family: ui-monospace, monospace; font-size: .8rem; max-height: 24rem;
     overflow-y: auto; background: #111; color: #ddd; padding: .5rem; margin-top: .5rem; }
   #console-lines .prefix { display: inline-block; min-width: 7rem; font-weight: 600; }
@@ -54,6 +66,8 @@ RESOURCES_PAGE = """<!doctype html>
   <tbody id="resources"></tbody>
 </table>
 <p>Last action: <code id="command"></code></p>
+<h2>Dependencies</h2>
+<svg id="graph" xmlns="http://www.w3.org/2000/svg"></svg>
 <div id="panels"></div>
 <section id="console">
   <h2>Console</h2>
@@ -245,12 +259,84 @@ for (const unit of page.units) {
   };
 }
 
+// -- the dependency graph: one box per resource, by level, coloured by its live state -------
+const svgNs = "http://www.w3.org/2000/svg";
+const graph = document.getElementById("graph");
+const boxes = new Map();
+(function drawGraph() {
+  const level = new Map();
+  const depth = (name, seen = new Set()) => {
+    if (level.has(name)) return level.get(name);
+    const node = page.graph.find(n => n.name === name);
+    if (!node || seen.has(name)) return 0;
+    seen.add(name);
+    const d = node.dependsOn.length
+      ? 1 + Math.max(...node.dependsOn.map(n => depth(n, seen))) : 0;
+    level.set(name, d);
+    return d;
+  };
+  page.graph.forEach(n => depth(n.name));
+  const columns = new Map();
+  for (const node of page.graph) {
+    const d = level.get(node.name);
+    if (!columns.has(d)) columns.set(d, []);
+    columns.get(d).push(node.name);
+  }
+  const place = new Map();
+  for (const [d, names] of columns) {
+    names.forEach((name, i) => place.set(name, {x: 20 + d * 170, y: 20 + i * 60}));
+  }
+  const width = 20 + (columns.size || 1) * 170;
+  const height = 20 + Math.max(1, ...[...columns.values()].map(c => c.length)) * 60;
+  graph.setAttribute("width", width);
+  graph.setAttribute("height", height);
+  const defs = document.createElementNS(svgNs, "defs");
+  defs.innerHTML = '<marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" '
+    + 'markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" '
+    + 'fill="#999"/></marker>';
+  graph.append(defs);
+  for (const node of page.graph) {
+    for (const dependency of node.dependsOn) {
+      const from = place.get(dependency), to = place.get(node.name);
+      if (!from || !to) continue;
+      const line = document.createElementNS(svgNs, "line");
+      line.setAttribute("x1", from.x + 130); line.setAttribute("y1", from.y + 18);
+      line.setAttribute("x2", to.x); line.setAttribute("y2", to.y + 18);
+      graph.append(line);
+    }
+  }
+  for (const node of page.graph) {
+    const at = place.get(node.name);
+    const g = document.createElementNS(svgNs, "g");
+    g.dataset.resource = node.name;
+    const rect = document.createElementNS(svgNs, "rect");
+    rect.setAttribute("x", at.x); rect.setAttribute("y", at.y);
+    rect.setAttribute("width", 130); rect.setAttribute("height", 36);
+    const text = document.createElementNS(svgNs, "text");
+    text.setAttribute("x", at.x + 65); text.setAttribute("y", at.y + 18);
+    text.textContent = node.name;
+    g.append(rect, text);
+    graph.append(g);
+    boxes.set(node.name, g);
+  }
+})();
+function paintGraph() {
+  for (const [name, g] of boxes) {
+    const units = [...rows.values()].filter(s => (s.resource || s.name) === name);
+    if (!units.length) continue;
+    const worst = units.find(s => s.state !== "Running" || s.health === "Unhealthy") || units[0];
+    g.dataset.state = worst.state;
+    g.dataset.health = worst.health;
+  }
+}
+
 handlers["resources"] = (messages) => {
   for (const event of messages) {
     if (event.headers && event.headers.operation === "delete") rows.delete(event.key);
     else rows.set(event.key, event.value);
   }
   render();
+  paintGraph();
 };
 const wanted = Object.keys(handlers).map(name => `s=${encodeURIComponent(name)}`).join("&");
 const events = new EventSource(`/events?${wanted}`);

@@ -39,13 +39,15 @@ def create_app(
     streams_headers: Mapping[str, str],
     panels: list[Panel] | None = None,
     units: list[str] | None = None,
+    graph: list[dict[str, Any]] | None = None,
 ) -> Quart:
     """The dashboard on the token kept in ``folder``, relaying ``streams_url``, with the
-    plugins' ``panels`` and the console of the run's ``units``."""
+    plugins' ``panels``, the console of the run's ``units`` and the resources' dependency
+    ``graph`` (``[{"name", "dependsOn"}]``)."""
     app = Quart("netscript.dashboard")
     streams = {**STREAMS, **{f"panel-{p.id}": p.stream for p in panels or []}}
     streams.update({f"logs-{u}": f"{LOGS_PREFIX}{u}" for u in units or []})
-    page = main_page([p.page_config() for p in panels or []], units or [])
+    page = main_page([p.page_config() for p in panels or []], units or [], graph or [])
     ready = {"ok": False}
 
     def authorized() -> bool:

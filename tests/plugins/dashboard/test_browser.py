@@ -98,6 +98,14 @@ def test_the_demo_on_the_default_app(browser_page: object, tmp_path: Path) -> No
         dashboard = Dashboard(up)
         page.goto(f"{dashboard.url}/?t={dashboard.token}")  # type: ignore[attr-defined]
         page.wait_for_selector("section[data-panel='sagas']")  # type: ignore[attr-defined]
+        # the dependency graph: a box per resource, an arrow per dependency, live colours
+        page.wait_for_function(  # type: ignore[attr-defined]
+            """() => [...document.querySelectorAll('#graph g')].length === 5
+              && [...document.querySelectorAll('#graph g')].every(
+                   g => g.dataset.state === 'Running' && g.dataset.health === 'Healthy')""",
+            timeout=30_000,
+        )
+        assert page.eval_on_selector_all("#graph line", "ls => ls.length") == 7  # type: ignore[attr-defined]
         demo = subprocess.run(
             [sys.executable, "-m", "netscript.cli", "demo", "orders", "--count", "10"],
             cwd=REPO, capture_output=True, text=True, timeout=300,
