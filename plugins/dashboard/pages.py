@@ -56,6 +56,9 @@ RESOURCES_PAGE = """<!doctype html>
     overflow-y: auto; background: #111; color: #ddd; padding: .5rem; margin-top: .5rem; }
   #console-lines .prefix { display: inline-block; min-width: 7rem; font-weight: 600; }
   #console-lines .line[hidden] { display: none; }
+  #tail-lines { font-family: ui-monospace, monospace; font-size: .75rem; max-height: 16rem;
+    overflow-y: auto; background: #f6f6f6; padding: .5rem; white-space: pre-wrap; }
+  #streams-list a { cursor: pointer; }
 </style></head>
 <body>
 <h1>Resources <span id="connection">connecting…</span></h1>
@@ -69,6 +72,15 @@ RESOURCES_PAGE = """<!doctype html>
 <h2>Dependencies</h2>
 <svg id="graph" xmlns="http://www.w3.org/2000/svg"></svg>
 <div id="panels"></div>
+<section id="streams">
+  <h2>Streams <button id="streams-refresh">refresh</button></h2>
+  <table>
+    <thead><tr><th>path</th><th>bytes</th><th>content type</th><th>closed</th></tr></thead>
+    <tbody id="streams-list"></tbody>
+  </table>
+  <p>Tail: <code id="tail-path">(click a path)</code></p>
+  <div id="tail-lines"></div>
+</section>
 <section id="console">
   <h2>Console</h2>
   <select id="console-resource"><option value="">all</option></select>
@@ -329,6 +341,47 @@ function paintGraph() {
     g.dataset.health = worst.health;
   }
 }
+
+// -- the streams: the server's listing, and a live tail of the one clicked ------------------
+let tailing = null;
+async function listStreams() {
+  const answer = await fetch("/streams");
+  const body = await answer.json();
+  const list = document.getElementById("streams-list");
+  if (!body.streams) {
+    list.replaceChildren(cell(body.note || "no listing"));
+    return;
+  }
+  list.replaceChildren(...body.streams.map(s => {
+    const tr = document.createElement("tr");
+    tr.dataset.path = s.path;
+    const name = document.createElement("td");
+    const link = document.createElement("a");
+    link.textContent = s.path;
+    link.onclick = () => tailStream(s.path);
+    name.append(link);
+    tr.append(name, cell(s.bytes), cell(s.contentType), cell(s.closed));
+    return tr;
+  }));
+}
+function tailStream(path) {
+  if (tailing) tailing.close();
+  document.getElementById("tail-path").textContent = path;
+  const lines = document.getElementById("tail-lines");
+  lines.replaceChildren();
+  tailing = new EventSource(`/events/tail?path=${encodeURIComponent(path)}`);
+  tailing.onmessage = (message) => {
+    for (const item of JSON.parse(message.data)) {
+      const line = document.createElement("div");
+      line.textContent = JSON.stringify(item);
+      lines.append(line);
+    }
+    while (lines.children.length > 500) lines.firstElementChild.remove();
+    lines.scrollTop = lines.scrollHeight;
+  };
+}
+document.getElementById("streams-refresh").onclick = listStreams;
+listStreams();
 
 handlers["resources"] = (messages) => {
   for (const event of messages) {

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from quart import Quart, Response, redirect, request
 
@@ -28,6 +29,7 @@ from .panels import Panel
 
 STREAMS = {"resources": "/netscript/resources"}  # what a page may follow, by name
 LOGS_PREFIX = "/netscript/logs/"
+LISTING = "/__ds/netscript/streams"  # the NetScript streams server's listing (an extension)
 TAIL = 200  # console lines a page gets first from a long history
 KEEPALIVE = 15.0  # seconds between SSE comments while nothing happens
 LONG_POLL = 30.0
@@ -159,6 +161,47 @@ def create_app(
                 offset = answer.headers["Stream-Next-Offset"]
                 if answer.headers.get("Stream-Up-To-Date") == "true":
                     return url
+
+    @app.get("/streams")
+    async def list_streams() -> Any:
+        """The run's streams with their sizes, from the server's listing when it offers one
+        (``{"streams": null}`` when it does not)."""
+        if not authorized():
+            return unauthorized()
+        if streams_url is None:
+            return {"streams": None, "note": "this run has no streams server"}
+        import httpx
+
+        parts = urlsplit(streams_url)
+        listing = f"{parts.scheme}://{parts.netloc}{LISTING}"
+        async with httpx.AsyncClient(headers=dict(streams_headers), timeout=10) as http:
+            try:
+                answer = await http.get(listing, params={"prefix": parts.path.rstrip("/")})
+            except httpx.HTTPError as exc:
+                return _error(502, "unreachable", f"the streams server: {exc}")
+        if answer.status_code != 200:
+            return {"streams": None, "note": "the streams server offers no listing"}
+        found = answer.json().get("streams", [])
+        prefix = parts.path.rstrip("/")
+        for stream in found:
+            stream["path"] = stream["path"][len(prefix):] or "/"
+        return {"streams": found}
+
+    @app.get("/events/tail")
+    async def tail() -> Any:
+        """One stream of the run, any (``?path=``), from its start: the streams panel's
+        live tail."""
+        if not authorized():
+            return unauthorized()
+        path = request.args.get("path", "")
+        if streams_url is None or not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", path):
+            return _error(404, "not-found", f"no stream {path!r}")
+        offset = request.headers.get("Last-Event-ID") or "-1"
+        answer = Response(relay(streams_url + path, offset, streams_headers),
+                          mimetype="text/event-stream")  # fmt: skip
+        answer.headers["Cache-Control"] = "no-store"
+        answer.timeout = None
+        return answer
 
     @app.get("/events")
     async def multiplexed() -> Any:
@@ -304,7 +347,10 @@ async def relay(url: str, offset: str, headers: Mapping[str, str]) -> AsyncItera
                 continue
             following = answer.headers.get("Stream-Next-Offset", offset)
             if answer.status_code == 200:
-                messages = answer.json()
+                try:
+                    messages = answer.json()
+                except ValueError:  # not a JSON stream: its bytes as text, one message
+                    messages = [answer.text] if answer.content else []
                 if messages:
                     data = json.dumps(messages, separators=(",", ":"))
                     yield f"id: {following}\ndata: {data}\n\n".encode()

@@ -123,6 +123,15 @@ def test_the_demo_on_the_default_app(browser_page: object, tmp_path: Path) -> No
         )
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dashboard-demo.png"), full_page=True)  # type: ignore[attr-defined]
+        # the streams panel: the server's listing, and a live tail of the one clicked
+        page.click("#streams-refresh")  # type: ignore[attr-defined]
+        page.wait_for_selector("#streams-list tr[data-path='/sagas/instances']", state="attached")  # type: ignore[attr-defined]
+        page.click("#streams-list tr[data-path='/netscript/resources'] a")  # type: ignore[attr-defined]
+        page.wait_for_function(  # type: ignore[attr-defined]
+            """() => [...document.querySelectorAll('#tail-lines div')].some(
+                d => d.textContent.includes('"type":"resource"'))""",
+            timeout=30_000,
+        )
         page.click("tr[data-resource='workers'] button[data-action='restart']")  # type: ignore[attr-defined]
         page.wait_for_function(ROW.format(name="workers", restarts=1), timeout=60_000)  # type: ignore[attr-defined]
         assert page.text_content("#command") == "netscript restart workers"  # type: ignore[attr-defined]
