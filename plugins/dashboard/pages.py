@@ -59,6 +59,9 @@ RESOURCES_PAGE = """<!doctype html>
   #tail-lines { font-family: ui-monospace, monospace; font-size: .75rem; max-height: 16rem;
     overflow-y: auto; background: #f6f6f6; padding: .5rem; white-space: pre-wrap; }
   #streams-list a { cursor: pointer; }
+  td.opens { cursor: pointer; text-decoration: underline dotted; }
+  pre.detail { background: #f6f6f6; padding: .5rem; max-height: 20rem; overflow: auto;
+    font-size: .75rem; }
 </style></head>
 <body>
 <h1>Resources <span id="connection">connecting…</span></h1>
@@ -175,7 +178,10 @@ function panel(config) {
   thead.append(head);
   const tbody = document.createElement("tbody");
   table.append(thead, tbody);
-  section.append(title, table);
+  const detail = document.createElement("pre");
+  detail.className = "detail";
+  detail.hidden = true;
+  section.append(title, table, detail);
   document.getElementById("panels").append(section);
   const entities = new Map();
   const draw = () => {
@@ -187,6 +193,19 @@ function panel(config) {
         const value = field(entity, column.field);
         const text = column.kind === "json" ? JSON.stringify(value) : value;
         tr.append(cell(text, column.kind === "status" ? {"data-status": String(value)} : {}));
+      }
+      if (config.detail) {  // a click on the row's first cell shows its detail
+        const first = tr.firstElementChild;
+        first.classList.add("opens");
+        first.onclick = async () => {
+          const query = config.detail.map(
+            f => `${encodeURIComponent(f)}=${encodeURIComponent(field(entity, f))}`).join("&");
+          const answer = await fetch(`/panels/${config.id}/detail?${query}`);
+          const body = await answer.json();
+          detail.hidden = false;
+          detail.dataset.key = key;
+          detail.textContent = JSON.stringify(body.detail || body.error, null, 2);
+        };
       }
       if (config.actions.length) {
         const td = document.createElement("td");

@@ -72,6 +72,10 @@ class Panel(BaseModel):
     columns: list[Column] = Field(min_length=1)
     resource: str | None = None  # the resource the panel belongs to (its plugin's service)
     actions: list[RowAction] = Field(default_factory=list)
+    detail: str | None = Field(
+        None, pattern=r"^/", description="a row's detail: GET on the resource's API, "
+        "{field} placeholders filled from the row; shown on demand",
+    )
     limit: int = Field(200, ge=1, le=5000, description="rows shown at most (newest last)")
     plugin: str = ""
 
@@ -91,12 +95,20 @@ class Panel(BaseModel):
                 {"id": a.id, "title": a.title, "when": a.when, "fields": a.fields()}
                 for a in self.actions
             ],
+            "detail": self.detail_fields() if self.detail else None,
         }
+
+    def detail_fields(self) -> list[str]:
+        import string
+
+        return sorted({f for _, f, _, _ in string.Formatter().parse(self.detail or "") if f})
 
     @model_validator(mode="after")
     def _actions_need_a_resource(self) -> Panel:
-        if self.actions and not self.resource:
-            raise ValueError(f"panel {self.id!r}: actions need resource= (whose API they call)")
+        if (self.actions or self.detail) and not self.resource:
+            raise ValueError(
+                f"panel {self.id!r}: actions and detail need resource= (whose API they call)"
+            )
         return self
 
 

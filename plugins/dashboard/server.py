@@ -139,6 +139,34 @@ def create_app(
         return {"ok": answer.status_code < 400, "status": answer.status_code,
                 "answer": body, "command": command}, 200  # fmt: skip
 
+    @app.get("/panels/<panel_id>/detail")
+    async def panel_detail(panel_id: str) -> Any:
+        """A row's detail, fetched here from the panel's resource's API (``?field=value``
+        for each placeholder)."""
+        if not authorized():
+            return unauthorized()
+        found = by_id.get(panel_id)
+        if found is None or found.detail is None or found.resource is None:
+            return _error(404, "not-found", f"panel {panel_id!r} has no detail view")
+        values = {f: request.args.get(f, "") for f in found.detail_fields()}
+        if not all(values.values()):
+            return _error(400, "malformed", f"the detail needs {', '.join(values)}")
+        base = await resource_url(found.resource)
+        if base is None:
+            return _error(409, "refused", f"the resource {found.resource!r} is not running")
+        import httpx
+
+        path = found.detail.format(**{k: quote(v, safe="") for k, v in values.items()})
+        async with httpx.AsyncClient(timeout=30) as http:
+            try:
+                answer = await http.get(base + path)
+            except httpx.HTTPError as exc:
+                return _error(502, "unreachable", f"{found.resource}: {exc}")
+        try:
+            return {"status": answer.status_code, "detail": answer.json()}
+        except ValueError:
+            return {"status": answer.status_code, "detail": answer.text[:5000]}
+
     async def resource_url(name: str) -> str | None:
         """The URL of resource ``name`` (its first replica), from the run's statuses."""
         if streams_url is None:

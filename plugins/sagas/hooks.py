@@ -100,6 +100,7 @@ def netscript_register_dashboard(register: Callable[..., None]) -> None:
                           path="/api/v1/sagas/instances/{instanceId}/resume",
                           command="netscript sagas resume {instanceId}"),
             ],
+            detail="/api/v1/sagas/instances/{instanceId}",
             columns=[Column("instanceId", title="instance"), Column("status", kind="status"),
                      Column("currentStep", title="step"), Column("compensated"),
                      Column("error")],

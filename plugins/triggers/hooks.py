@@ -96,6 +96,7 @@ def netscript_register_dashboard(register: Callable[..., None]) -> None:
             actions=[RowAction(id="replay", title="Replay", when={"status": ["dlq"]},
                                path="/api/v1/triggers/events/{eventId}/replay",
                                command="netscript triggers replay {eventId}")],
+            detail="/api/v1/triggers/events/{eventId}",
             columns=[Column("eventId", title="event"), Column("triggerId", title="trigger"),
                      Column("status", kind="status"), Column("attempts"), Column("error")],
         )

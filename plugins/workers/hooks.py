@@ -103,6 +103,7 @@ def netscript_register_dashboard(register: Callable[..., None]) -> None:
                           path="/api/v1/workers/executions/{id}/retry",
                           command="netscript workers retry {id}"),
             ],
+            detail="/api/v1/workers/executions/{id}",
             columns=[Column("id", title="execution"), Column("jobId", title="job"),
                      Column("status", kind="status"), Column("attempt"),
                      Column("duration", title="ms"), Column("error")],

@@ -123,6 +123,16 @@ def test_the_demo_on_the_default_app(browser_page: object, tmp_path: Path) -> No
         )
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dashboard-demo.png"), full_page=True)  # type: ignore[attr-defined]
+        # a saga's detail, on demand: its history, from the sagas API through the dashboard
+        page.click("section[data-panel='sagas'] tbody tr td.opens >> nth=0")  # type: ignore[attr-defined]
+        page.wait_for_function(  # type: ignore[attr-defined]
+            """() => {
+              const detail = document.querySelector("section[data-panel='sagas'] pre.detail");
+              return !detail.hidden && detail.textContent.includes('"history"')
+                && detail.textContent.includes('step-begun');
+            }""",
+            timeout=30_000,
+        )
         # the streams panel: the server's listing, and a live tail of the one clicked
         page.click("#streams-refresh")  # type: ignore[attr-defined]
         page.wait_for_selector("#streams-list tr[data-path='/sagas/instances']", state="attached")  # type: ignore[attr-defined]
