@@ -103,6 +103,6 @@ def netscript_register_dashboard(register: Callable[..., None]) -> None:
             detail="/api/v1/sagas/instances/{instanceId}",
             columns=[Column("instanceId", title="instance"), Column("status", kind="status"),
                      Column("currentStep", title="step"), Column("compensated"),
-                     Column("error")],
+                     Column("state", kind="json"), Column("error")],
         )
     )  # fmt: skip

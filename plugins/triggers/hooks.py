@@ -101,3 +101,24 @@ def netscript_register_dashboard(register: Callable[..., None]) -> None:
                      Column("status", kind="status"), Column("attempts"), Column("error")],
         )
     )  # fmt: skip
+    register(
+        Panel(
+            id="triggers", title="Triggers", stream="/triggers/events", type="trigger",
+            key="id", resource=NAME,
+            actions=[
+                RowAction(id="fire", title="Fire", when={"enabled": [True]},
+                          path="/api/v1/triggers/triggers/{id}/fire",
+                          command="netscript triggers fire {id}"),
+                RowAction(id="enable", title="Enable", when={"enabled": [False]},
+                          path="/api/v1/triggers/triggers/{id}/enable",
+                          command="netscript triggers enable {id}"),
+                RowAction(id="disable", title="Disable", when={"enabled": [True]},
+                          path="/api/v1/triggers/triggers/{id}/disable",
+                          command="netscript triggers disable {id}"),
+            ],
+            detail="/api/v1/triggers/triggers/{id}",
+            columns=[Column("id", title="trigger"), Column("kind"), Column("enabled"),
+                     Column("schedule"), Column("lastFiredAt", title="last fired"),
+                     Column("nextFireAt", title="next fire")],
+        )
+    )  # fmt: skip

@@ -109,3 +109,10 @@ def netscript_register_dashboard(register: Callable[..., None]) -> None:
                      Column("duration", title="ms"), Column("error")],
         )
     )  # fmt: skip
+    register(
+        Panel(
+            id="jobs", title="Jobs", stream="/workers/executions", type="job", key="id",
+            columns=[Column("name", title="job"), Column("retries"), Column("timeout"),
+                     Column("concurrency"), Column("description")],
+        )
+    )  # fmt: skip

@@ -174,6 +174,21 @@ def test_the_demo_on_the_default_app(browser_page: object, tmp_path: Path) -> No
             return len(history) == 2 and found["status"] == "dlq"
 
         wait_until(replayed, 30, f"the replay never ran: {history}")
+        # Fire on the cron trigger's row: an event of `cleanup`, by hand
+        page.click("section[data-panel='triggers'] tr[data-key='cleanup'] "  # type: ignore[attr-defined]
+                   "button[data-action='fire']")
+        page.wait_for_function(  # type: ignore[attr-defined]
+            "() => document.querySelector('#command').textContent === "
+            "'netscript triggers fire cleanup'",
+            timeout=30_000,
+        )
+        fired = httpx.get(f"{triggers}/api/v1/triggers/events", params={"trigger": "cleanup"},
+                          timeout=10).json()["events"]  # fmt: skip
+        assert fired and fired[0]["triggerId"] == "cleanup"
+        jobs = page.eval_on_selector_all(  # type: ignore[attr-defined]
+            "section[data-panel='jobs'] tbody tr", "rows => rows.map(r => r.dataset.key)"
+        )
+        assert {"reserve-stock", "charge-payment", "ship", "cleanup"} <= set(jobs)
         assert up.interrupt() == 0
     finally:
         up.cleanup()
