@@ -151,6 +151,7 @@ async def serve_async(
     port: int | None = None,
     allowed_origins: tuple[str, ...] = (),
     open_paths: tuple[str, ...] = (),
+    host: str = "127.0.0.1",
     started: Callable[[int], Awaitable[None]] | None = None,
     stopping: Callable[[], Awaitable[None]] | None = None,
     **hypercorn: Any,
@@ -159,6 +160,8 @@ async def serve_async(
     server answers (``/health`` first) while ``started(port)`` runs; on SIGTERM or SIGINT,
     ``stopping()`` runs while it still answers, then the requests in flight finish.
     ``open_paths``: path prefixes the guard lets through (see :class:`LoopbackGuard`).
+    ``host``: an address to bind besides ``127.0.0.1`` (also accepted in the ``Host`` header;
+    choosing it is the caller's decision, and warning about it too).
 
     Example::
 
@@ -179,12 +182,16 @@ async def serve_async(
             raise SystemExit(f"serve(): PORT={raw!r} is not a port number")
         port = int(raw)
     config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
+    config.bind = [f"127.0.0.1:{port}"]  # always: the orchestrator probes it there
+    if host != "127.0.0.1":
+        config.bind.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
     config.accesslog = None
     config.graceful_timeout = 5.0
     for key, value in hypercorn.items():
         setattr(config, key, value)
-    guarded = LoopbackGuard(app, allowed_origins=allowed_origins, open_paths=open_paths)
+    guarded = LoopbackGuard(
+        app, allowed_origins=allowed_origins, open_paths=open_paths, allowed_hosts=[host]
+    )
     stop, shutdown = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

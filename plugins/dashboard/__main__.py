@@ -15,14 +15,21 @@ def main() -> int:
         get_streams_auth,
         get_streams_url,
         load_app,
+        plugin_settings,
         plugin_state_dir,
         serve_async,
     )
 
     from .panels import collect_panels
     from .server import create_app
+    from .settings import DashboardSettings
 
     folder = plugin_state_dir("dashboard")
+    try:
+        settings = plugin_settings(DashboardSettings, "dashboard")
+    except HostError as exc:
+        print(f"dashboard: {exc}", file=sys.stderr, flush=True)
+        return 2
     try:
         app = load_app()
         panels = list(collect_panels(app).panels.values())
@@ -43,10 +50,17 @@ def main() -> int:
     server = create_app(folder, streams, get_streams_auth(), panels, units, graph)
     port = int(os.environ.get("PORT") or os.environ.get("DASHBOARD_PORT") or 18888)
 
-    async def started(bound: int) -> None:
-        print(f"dashboard: listening on http://127.0.0.1:{bound}", flush=True)
+    shown = f"[{settings.host}]" if ":" in settings.host else settings.host
 
-    asyncio.run(serve_async(server, port=port, started=started, graceful_timeout=1.0))  # type: ignore[arg-type]
+    async def started(bound: int) -> None:
+        print(f"dashboard: listening on http://{shown}:{bound}", flush=True)
+        if settings.remote:
+            warning = (f"dashboard: WARNING: listening on {settings.host}, not loopback: anyone "
+                       "who can reach it and has the token can see and act on this app")
+            print(warning, flush=True)
+
+    asyncio.run(serve_async(server, port=port, host=settings.host, started=started,  # type: ignore[arg-type]
+                            graceful_timeout=1.0))  # fmt: skip
     return 0
 
 

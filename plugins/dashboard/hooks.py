@@ -13,6 +13,7 @@ from typing import Any
 from netscript import PluginManifest, __version__, hookimpl, lazy, service_resource
 
 from . import hookspecs
+from .settings import DashboardSettings
 
 NAME = "dashboard"
 
@@ -38,7 +39,22 @@ def netscript_register_plugin(register: Callable[..., None]) -> None:
 
 
 @hookimpl
-def netscript_register_resources(register: Callable[..., None], config: Any) -> None:
+def netscript_register_settings(register: Callable[[type], None]) -> None:
+    register(DashboardSettings)
+
+
+@hookimpl
+def netscript_register_resources(
+    register: Callable[..., None], config: Any, settings: DashboardSettings
+) -> None:
+    if settings.remote and not settings.allow_remote:
+        from netscript import HostError
+
+        raise HostError(
+            f"plugin 'dashboard': host {settings.host} is not loopback: set allow_remote too "
+            "(NETSCRIPT_DASHBOARD__ALLOW_REMOTE=true) if anyone who can reach it may see and "
+            "act on the app with the token"
+        )
     register(
         service_resource(
             NAME,

@@ -191,3 +191,22 @@ def test_one_connection_carries_several_streams_and_resumes(dashboard: Dashboard
             if line.startswith("data: "):
                 fresh = {m["value"]["seq"] for m in json.loads(line[6:])["messages"]}
                 assert not fresh & old_lines
+
+
+def test_binding_beyond_loopback_needs_an_explicit_setting(tmp_path: Path) -> None:
+    """(Tests bind loopback only: the refusals are what can be checked here.)"""
+    def up_with(**settings: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("NETSCRIPT_", "STREAMS_"))}
+        extra = {f"NETSCRIPT_DASHBOARD__{k.upper()}": v for k, v in settings.items()}
+        return subprocess.run(
+            [sys.executable, "-m", "netscript.cli", "up", "--config", str(APP)],
+            capture_output=True, text=True, timeout=60, cwd=REPO,
+            env={**env, "NETSCRIPT_STATE_DIR": str(tmp_path / "state"), **extra},
+        )  # fmt: skip
+
+    remote = up_with(host="192.0.2.10")
+    assert remote.returncode == 1 and "set allow_remote too" in remote.stderr, remote.stderr
+    anywhere = up_with(host="0.0.0.0", allow_remote="true")
+    assert anywhere.returncode == 1 and "bind one specific address" in anywhere.stderr
+    named = up_with(host="dashboard.local")
+    assert named.returncode == 1 and "is not an IP address" in named.stderr
