@@ -89,6 +89,7 @@ RESOURCES_PAGE = """<!doctype html>
   <select id="console-resource"><option value="">all</option></select>
   <input id="console-filter" placeholder="filter" size="30">
   <label><input type="checkbox" id="console-follow" checked> follow</label>
+  <button id="console-older">older lines</button>
   <div id="console-lines"></div>
 </section>
 <script type="application/json" id="page-config">__CONFIG__</script>
@@ -261,12 +262,13 @@ function refilter() {
 choice.onchange = refilter;
 filter.oninput = refilter;
 follow.onchange = () => { if (follow.checked) addLines(paused.splice(0)); };
-function addLines(values) {
+function addLines(values, scroll = true) {
   for (const value of values) {
     const line = document.createElement("div");
     line.className = "line";
     line.dataset.resource = value.resource;
     line.dataset.time = value.time;
+    line.dataset.seq = value.seq;
     const prefix = document.createElement("span");
     prefix.className = "prefix";
     prefix.textContent = value.resource;
@@ -277,9 +279,20 @@ function addLines(values) {
     while (before && before.dataset.time > value.time) before = before.previousElementSibling;
     consoleLines.insertBefore(line, before ? before.nextSibling : consoleLines.firstChild);
   }
-  while (consoleLines.children.length > 2000) consoleLines.firstElementChild.remove();
-  consoleLines.scrollTop = consoleLines.scrollHeight;
+  if (scroll) {  // live lines: keep the newest 2,000 and follow them
+    while (consoleLines.children.length > 2000) consoleLines.firstElementChild.remove();
+    consoleLines.scrollTop = consoleLines.scrollHeight;
+  }
 }
+document.getElementById("console-older").onclick = async () => {
+  const units = choice.value ? [choice.value] : page.units;
+  for (const unit of units) {
+    const mine = [...consoleLines.children].filter(l => l.dataset.resource === unit);
+    const before = mine.length ? mine[0].dataset.seq : "";
+    const answer = await fetch(`/logs/${encodeURIComponent(unit)}?before=${before}&limit=200`);
+    if (answer.ok) addLines((await answer.json()).lines, false);
+  }
+};
 for (const unit of page.units) {
   const option = document.createElement("option");
   option.value = option.textContent = unit;

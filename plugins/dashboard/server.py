@@ -215,6 +215,37 @@ def create_app(
             stream["path"] = stream["path"][len(prefix):] or "/"
         return {"streams": found}
 
+    @app.get("/logs/<unit>")
+    async def older_lines(unit: str) -> Any:
+        """A unit's console lines before ``?before=<seq>`` (the last ``limit``, 200 by
+        default): the console's "older" button."""
+        if not authorized():
+            return unauthorized()
+        name = f"logs-{unit}"
+        if streams_url is None or name not in streams:
+            return _error(404, "not-found", f"no console for {unit!r}")
+        before = request.args.get("before", "")
+        limit = min(max(int(request.args.get("limit", "200") or 200), 1), 2000)
+        import httpx
+
+        found: list[Any] = []
+        offset = "-1"
+        async with httpx.AsyncClient(headers=dict(streams_headers), timeout=30) as http:
+            while True:
+                answer = await http.get(streams_url + streams[name], params={"offset": offset})
+                if answer.status_code != 200:
+                    break
+                for message in answer.json():
+                    value = message.get("value") or {}
+                    earlier = not before or value.get("seq", "") < before
+                    if message.get("type") == "log-line" and earlier:
+                        found.append(value)
+                found = found[-limit:]
+                offset = answer.headers.get("Stream-Next-Offset", offset)
+                if answer.headers.get("Stream-Up-To-Date") == "true":
+                    break
+        return {"lines": found}
+
     @app.get("/events/tail")
     async def tail() -> Any:
         """One stream of the run, any (``?path=``), from its start: the streams panel's

@@ -68,6 +68,15 @@ def test_the_resources_page_is_live(browser_page: object, tmp_path: Path) -> Non
         )
         assert visible and all("dashboard: listening" in line for line in visible), visible
         page.fill("#console-filter", "")  # type: ignore[attr-defined]
+        page.click("#console-older")  # type: ignore[attr-defined]  (nothing twice)
+        page.wait_for_function(  # type: ignore[attr-defined]
+            """() => {
+              const seqs = [...document.querySelectorAll('#console-lines .line')]
+                .map(l => l.dataset.resource + l.dataset.seq);
+              return seqs.length > 0 && new Set(seqs).size === seqs.length;
+            }""",
+            timeout=10_000,
+        )
         restarted = dashboard.netscript("restart", "dashboard")
         assert restarted.returncode == 0, restarted.stderr
         # the page reconnects by itself and shows the new restart count, no reload

@@ -210,3 +210,16 @@ def test_binding_beyond_loopback_needs_an_explicit_setting(tmp_path: Path) -> No
     assert anywhere.returncode == 1 and "bind one specific address" in anywhere.stderr
     named = up_with(host="dashboard.local")
     assert named.returncode == 1 and "is not an IP address" in named.stderr
+
+
+def test_older_console_lines_on_demand(dashboard: Dashboard) -> None:
+    with dashboard.session() as client:
+        every = client.get("/logs/dashboard", params={"limit": 2000}).json()["lines"]
+        assert every and all(line["resource"] == "dashboard" for line in every)
+        seqs = [line["seq"] for line in every]
+        assert seqs == sorted(seqs)
+        last = every[-1]["seq"]
+        older = client.get("/logs/dashboard", params={"before": last, "limit": 1}).json()
+        assert [line["seq"] for line in older["lines"]] == seqs[-2:-1]
+        assert client.get("/logs/nobody").status_code == 404
+    assert httpx.get(f"{dashboard.url}/logs/dashboard", timeout=10).status_code == 401
