@@ -67,7 +67,7 @@ RESOURCES_PAGE = """<!doctype html>
 <h1>Resources <span id="connection">connecting…</span></h1>
 <table>
   <thead><tr><th>name</th><th>plugin</th><th>state</th><th>health</th><th>restarts</th>
-  <th>exit code</th><th>PID</th><th>URL</th><th>waiting for</th><th>message</th>
+  <th>uptime</th><th>exit code</th><th>PID</th><th>URL</th><th>waiting for</th><th>message</th>
   <th>actions</th></tr></thead>
   <tbody id="resources"></tbody>
 </table>
@@ -105,6 +105,15 @@ function cell(text, attrs) {
   return td;
 }
 
+function uptime(s) {
+  if (s.state !== "Running" || !s.started_at) return "";
+  const seconds = Math.max(0, Math.round((Date.now() - Date.parse(s.started_at)) / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${seconds % 60}s`;
+  return `${Math.floor(seconds / 3600)}h ${Math.floor(seconds % 3600 / 60)}m`;
+}
+setInterval(() => render(), 5000);  // the uptimes move on between updates
+
 function render() {
   const fresh = [];
   for (const [name, s] of rows) {
@@ -112,7 +121,7 @@ function render() {
     tr.dataset.resource = name;
     tr.append(cell(name), cell(s.plugin), cell(s.state, {"data-state": s.state}),
               cell(s.health, {"data-health": s.health}), cell(s.restarts),
-              cell(s.exit_code), cell(s.pid));
+              cell(uptime(s)), cell(s.exit_code), cell(s.pid));
     const url = document.createElement("td");
     if (s.url) {
       const a = document.createElement("a");
