@@ -140,7 +140,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         for unit in planner.units:  # the roots start now; the supervisor adopts them
             if unit.root and unit.name not in held:
                 LAUNCHER.prestart(planner.request(unit))
-            elif not unit.root and unit.resource.spec.preload:  # importing while they wait
+            elif not unit.root and unit.resource.spec.preload and unit.name not in held:
+                # started early, importing while its dependencies start
                 LAUNCHER.prestart_held(planner.request(unit), unit.resource.spec.preload)
         import asyncio  # asyncio, rich, psutil and the supervisor load while the roots start
 

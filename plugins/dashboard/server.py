@@ -253,7 +253,8 @@ def create_app(
         if not authorized():
             return unauthorized()
         path = request.args.get("path", "")
-        if streams_url is None or not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", path):
+        dots = {".", ".."} & set(path.split("/"))
+        if streams_url is None or dots or not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", path):
             return _error(404, "not-found", f"no stream {path!r}")
         offset = request.headers.get("Last-Event-ID") or "-1"
         answer = Response(relay(streams_url + path, offset, streams_headers),
@@ -365,6 +366,13 @@ async def batches(
             if answer.status_code == 404:  # not created yet
                 await asyncio.sleep(0.5)
                 continue
+            if answer.status_code not in (200, 204):  # gone, refused: back off, no busy loop
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            if answer.status_code == 204 and answer.headers.get("Stream-Closed") == "true":
+                await asyncio.sleep(KEEPALIVE)  # closed: nothing more will come
+                continue
             offset = answer.headers.get("Stream-Next-Offset", offset)
             messages = answer.json() if answer.status_code == 200 else []
             if catching_up:
@@ -405,6 +413,13 @@ async def relay(url: str, offset: str, headers: Mapping[str, str]) -> AsyncItera
                 await asyncio.sleep(0.5)
                 continue
             following = answer.headers.get("Stream-Next-Offset", offset)
+            if answer.status_code not in (200, 204):  # gone (410), refused: no busy loop
+                yield f": the stream answered {answer.status_code}\n\n".encode()
+                if 400 <= answer.status_code < 500:
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
             if answer.status_code == 200:
                 try:
                     messages = answer.json()
@@ -413,6 +428,9 @@ async def relay(url: str, offset: str, headers: Mapping[str, str]) -> AsyncItera
                 if messages:
                     data = json.dumps(messages, separators=(",", ":"))
                     yield f"id: {following}\ndata: {data}\n\n".encode()
+            elif answer.headers.get("Stream-Closed") == "true":
+                yield b": the stream is closed\n\n"
+                return
             else:
                 yield b": keepalive\n\n"
             offset = following

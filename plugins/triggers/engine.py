@@ -137,6 +137,10 @@ class Engine:
         """Fire and claim nothing more; the events being run are given back (due at once
         for any service, their attempt not counted); publish what is left in the outbox."""
         self._stopping.set()
+        for task in self._tasks:  # the claim loop first: nothing is claimed after the snapshot
+            if task.get_name() == "_schedule":
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         ids, held = list(self._held), list(self._held.values())
         for task in held:
             task.cancel()
@@ -478,7 +482,15 @@ class Engine:
             task = settling.pop(path, None)
             if task is not None:
                 task.cancel()
-            settling[path] = asyncio.create_task(self._settle(watch, path, change, known))
+            task = settling[path] = asyncio.create_task(self._settle(watch, path, change, known))
+
+            def done(finished: asyncio.Task[None]) -> None:
+                if settling.get(path) is finished:
+                    del settling[path]
+                if not finished.cancelled() and finished.exception() is not None:
+                    log.error("triggers: watch %s: %s: %s", watch.id, path, finished.exception())
+
+            task.add_done_callback(done)
 
         for folder in folders:
             for path in sorted(folder.iterdir()):
@@ -531,9 +543,9 @@ class Engine:
             await asyncio.sleep(watch.settle)  # the file must stay the same this long
         if path in known and change == "created":
             change = "modified"
-        known[path] = stat
         if change in watch.changes:
             await self._fire_file(watch, path, change, stat)
+        known[path] = stat  # only once it is stored: a failure is tried again
 
     async def _fire_file(
         self, watch: FileWatch, path: Path, change: str, stat: os.stat_result
@@ -548,5 +560,15 @@ class Engine:
                     payload = {**content, "file": info}
         seen = "deleted:" if change == "deleted" else ""
         key = f"file:{seen}{path}:{stat.st_size}:{stat.st_mtime_ns}"
-        with contextlib.suppress(Disabled):
-            await self.record(watch, payload, dedupe_key=key)
+        delay = 0.1
+        while not self._stopping.is_set():  # the store away (locked, restarting): again
+            try:
+                await self.record(watch, payload, dedupe_key=key)
+                return
+            except Disabled:
+                return
+            except Exception as exc:
+                log.warning("triggers: watch %s: storing %s failed (%s); retrying", watch.id,
+                            path, exc)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)

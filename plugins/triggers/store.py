@@ -471,16 +471,20 @@ def earlier_open(tx: Transaction, event: Event) -> str | None:
 def last_result(tx: Transaction, trigger_id: str, before: str) -> Event | None:
     """The latest completed event of the trigger with actions run, other than ``before``
     (a cron tick's overlap check)."""
-    found = _fetch(
-        tx,
-        "trigger_id = %s AND id <> %s AND status = 'completed' AND result IS NOT NULL",
-        (trigger_id, before),
-        "ORDER BY detected_at DESC LIMIT 5",
-    )
-    for event in found:
-        if isinstance(event.result, dict) and event.result.get("actions"):
-            return event
-    return None
+    page = 0
+    while True:  # skipped ticks complete with no actions: look past them, however many
+        found = _fetch(
+            tx,
+            "trigger_id = %s AND id <> %s AND status = 'completed' AND result IS NOT NULL",
+            (trigger_id, before),
+            f"ORDER BY detected_at DESC, id DESC LIMIT 50 OFFSET {page * 50}",
+        )
+        for event in found:
+            if isinstance(event.result, dict) and event.result.get("actions"):
+                return event
+        if len(found) < 50:
+            return None
+        page += 1
 
 
 def get(tx: Transaction, event_id: str) -> Event | None:

@@ -100,6 +100,8 @@ def test_the_resources_relay_is_live_and_holds_no_secret(dashboard: Dashboard) -
     with dashboard.session() as client:
         messages = read_events(client, "/events/resources", both_healthy)
         assert client.get("/events/nothing").status_code == 404
+        dotted = client.get("/events/tail", params={"path": "/netscript/../__ds/netscript/streams"})
+        assert dotted.status_code == 404  # no way out of the run's streams
     text = json.dumps(messages)
     secret = dashboard.up.record()["secret"]
     assert secret and secret not in text

@@ -159,3 +159,20 @@ def test_listing_pages_newest_first_and_counts(db: Database) -> None:
     assert [e.id for e in rest] == ids[2::-1] and end is None
     assert db.run_sync(store.counts) == {"hook": {"pending": 5}}
     assert db.run_sync(lambda tx: store.listing(tx, status="dlq"))[0] == []
+
+
+def test_the_last_real_run_is_found_past_any_number_of_skipped_ticks(db: Database) -> None:
+    """Overlap checks look for the previous tick that started something: skipped ticks
+    (completed with no actions) in between do not hide it, however many."""
+    real, _ = record(db, "t-0", trigger=TICK)
+    [held] = claim(db, T0)
+    ran = {"actions": [{"kind": "job", "job": "x", "executionId": "e-1"}]}
+    finish(db, held, machine.succeeded(held.progress, ran), T0)
+    for n in range(1, 61):  # sixty skipped ticks after it
+        record(db, f"t-{n}", now=T0 + n, trigger=TICK)
+        [taken] = claim(db, T0 + n)
+        finish(db, taken, machine.succeeded(taken.progress, {"skipped": "x", "actions": []}),
+               T0 + n)  # fmt: skip
+    latest, _ = record(db, "t-61", now=T0 + 61, trigger=TICK)
+    found = db.run_sync(lambda tx: store.last_result(tx, "tick", latest.id))
+    assert found is not None and found.id == real.id
