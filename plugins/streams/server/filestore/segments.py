@@ -44,7 +44,7 @@ class SegmentLog:
         fd = self._fds.get(number)
         if fd is None:
             flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-            fd = os.open(self.directory / segment_name(number), flags, 0o644)
+            fd = os.open(self.directory / segment_name(number), flags, 0o600)
             self._fds[number] = fd
         return fd
 

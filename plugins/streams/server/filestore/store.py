@@ -99,8 +99,11 @@ class FileStore:
         self._syncs = ThreadPoolExecutor(2, thread_name_prefix="streams-admin")
         self._batch_task: asyncio.Task[None] | None = None
         self.failure: BaseException | None = None
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        root.chmod(0o700)  # the streams are the owner's: no other local user reads them
         for sub in ("streams", "tmp", "trash"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
+            (root / sub).mkdir(exist_ok=True, mode=0o700)
+            (root / sub).chmod(0o700)
         self._clear(root / "tmp")
         self._clear(root / "trash")
         self._load()
@@ -149,7 +152,7 @@ class FileStore:
     async def create(self, meta: StreamMeta, messages: Sequence[bytes]) -> StreamMeta:
         self._check_healthy()
         staging = self.root / "tmp" / uuid.uuid4().hex
-        staging.mkdir()
+        staging.mkdir(mode=0o700)
         meta.tail = meta.fork_offset
         frame = None
         if messages or meta.closed:
@@ -254,7 +257,6 @@ class FileStore:
     def status(self) -> dict[str, object]:
         return {
             "backend": "file",
-            "data_dir": str(self.root),
             "fsync": self.fsync.value,
             "streams": len(self._streams),
             "bytes": sum(sum(s.log.sizes) for s in self._streams.values()),
@@ -283,7 +285,8 @@ class FileStore:
 
 
 def _write_synced(path: Path, data: bytes) -> None:
-    with path.open("wb") as file:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as file:
         file.write(data)
         file.flush()
         os.fsync(file.fileno())
