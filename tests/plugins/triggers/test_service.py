@@ -237,9 +237,12 @@ def test_cron_ticks_fire_each_second_once_while_enabled(triggers: Triggers) -> N
     for event in ticks:
         triggers.final(event["eventId"])
     count = len(ticks)
-    # nothing to wait for: no event is the point. A window of 2.5 s, in which 2 ticks
-    # would have fired (one tick may have been stored as the disable came in)
-    time.sleep(2.5)
+    # while it is disabled, another every-second cron ("pulse") shows ticks going by: once
+    # it fired three times, the disabled one fired none (one may have been stored as the
+    # disable came in)
+    assert triggers.http.post(f"{API}/triggers/pulse/enable").status_code == 200
+    wait_until(lambda: len(triggers.events(trigger="pulse")) >= 3, 30, "no pulse")
+    triggers.http.post(f"{API}/triggers/pulse/disable")
     assert len(triggers.events(trigger="every-second")) <= count + 1
 
 
