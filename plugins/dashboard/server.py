@@ -308,11 +308,18 @@ def create_app(
 
 
 async def multiplex(
-    base: str, paths: Mapping[str, str], start: Mapping[str, str], headers: Mapping[str, str]
+    base: str,
+    paths: Mapping[str, str],
+    start: Mapping[str, str],
+    headers: Mapping[str, str],
+    *,
+    single: bool = False,
 ) -> AsyncIterator[bytes]:
-    """Relay every stream of ``paths`` (name -> path) from ``start`` offsets as one SSE. A
-    console's log stream that starts from the beginning sends only its last ``TAIL`` lines
-    first (opening on a long history is fast), then follows live."""
+    """Relay every stream of ``paths`` (name -> path) from ``start`` offsets as one SSE:
+    each event ``{"stream", "messages"}``, its id the offsets of all (``single``: one stream,
+    each event its messages, its id its offset). A console's log stream that starts from the
+    beginning sends only its last ``TAIL`` lines first (opening on a long history is fast),
+    then follows live; comments keep the connection while nothing happens."""
     queue: asyncio.Queue[tuple[str, str, list[Any]] | None] = asyncio.Queue(maxsize=64)
 
     async def pump(name: str, path: str) -> None:
@@ -333,8 +340,11 @@ async def multiplex(
             assert item is not None
             name, offset, messages = item
             offsets[name] = offset
-            data = json.dumps({"stream": name, "messages": messages}, separators=(",", ":"))
-            ident = json.dumps(offsets, separators=(",", ":"))
+            if single:
+                data, ident = json.dumps(messages, separators=(",", ":")), offset
+            else:
+                data = json.dumps({"stream": name, "messages": messages}, separators=(",", ":"))
+                ident = json.dumps(offsets, separators=(",", ":"))
             yield f"id: {ident}\ndata: {data}\n\n".encode()
     finally:
         for task in tasks:
@@ -374,7 +384,12 @@ async def batches(
                 await asyncio.sleep(KEEPALIVE)  # closed: nothing more will come
                 continue
             offset = answer.headers.get("Stream-Next-Offset", offset)
-            messages = answer.json() if answer.status_code == 200 else []
+            messages: list[Any] = []
+            if answer.status_code == 200:
+                try:
+                    messages = answer.json()
+                except ValueError:  # not a JSON stream: its bytes as text, one message
+                    messages = [answer.text] if answer.content else []
             if catching_up:
                 held = (held + messages)[-(tail or 0):]
                 if answer.headers.get("Stream-Up-To-Date") == "true" or not messages:
@@ -392,45 +407,6 @@ def _error(status: int, code: str, message: str) -> tuple[dict[str, Any], int]:
 
 async def relay(url: str, offset: str, headers: Mapping[str, str]) -> AsyncIterator[bytes]:
     """The stream at ``url`` from ``offset``, as SSE: one ``data:`` per batch of messages (a
-    JSON array), its ``id:`` the offset after it; comments while nothing happens or while the
-    streams server is away (it is retried with a capped backoff)."""
-    import httpx
-
-    delay = 0.1
-    async with httpx.AsyncClient(headers=dict(headers), timeout=LONG_POLL + 10) as http:
-        yield b": connected\n\n"
-        while True:
-            try:
-                answer = await http.get(url, params={"offset": offset, "live": "long-poll"})
-            except httpx.HTTPError:
-                yield b": the streams server is away; reconnecting\n\n"
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            delay = 0.1
-            if answer.status_code == 404:  # not created yet
-                yield b": waiting for the stream\n\n"
-                await asyncio.sleep(0.5)
-                continue
-            following = answer.headers.get("Stream-Next-Offset", offset)
-            if answer.status_code not in (200, 204):  # gone (410), refused: no busy loop
-                yield f": the stream answered {answer.status_code}\n\n".encode()
-                if 400 <= answer.status_code < 500:
-                    return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            if answer.status_code == 200:
-                try:
-                    messages = answer.json()
-                except ValueError:  # not a JSON stream: its bytes as text, one message
-                    messages = [answer.text] if answer.content else []
-                if messages:
-                    data = json.dumps(messages, separators=(",", ":"))
-                    yield f"id: {following}\ndata: {data}\n\n".encode()
-            elif answer.headers.get("Stream-Closed") == "true":
-                yield b": the stream is closed\n\n"
-                return
-            else:
-                yield b": keepalive\n\n"
-            offset = following
+    JSON array), its ``id:`` the offset after it (:func:`multiplex` with one stream)."""
+    async for chunk in multiplex(url, {"": ""}, {"": offset}, headers, single=True):
+        yield chunk
