@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,8 +43,10 @@ def start_server(
     env: dict[str, str] | None = None,
     timeout: float = 20.0,
     module: bool = False,
+    open_files: int | None = None,
 ) -> ServerProcess:
-    """Start the streams server on a free loopback port and wait until it listens."""
+    """Start the streams server on a free loopback port and wait until it listens;
+    ``open_files``: its ``ulimit -n`` (soft and hard, so it cannot raise it)."""
     command = (
         [sys.executable, "-m", "netscript.plugins.streams"]
         if module
@@ -68,6 +70,7 @@ def start_server(
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=None if open_files is None else _limit_open_files(open_files),
     )
     output: list[str] = []
     found = threading.Event()
@@ -88,6 +91,15 @@ def start_server(
         stop_process(proc, 5)
         raise RuntimeError(f"server did not start within {timeout}s; output:\n" + "\n".join(output))
     return ServerProcess(proc, url[0], output)
+
+
+def _limit_open_files(limit: int) -> Callable[[], None]:
+    def apply() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    return apply
 
 
 def stop_process(proc: subprocess.Popen[str], timeout: float = 10.0) -> int:

@@ -81,6 +81,11 @@ def serve_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-body-bytes", type=int, help="largest accepted request body (default 64 MiB)"
     )
+    parser.add_argument(
+        "--max-open-files",
+        type=int,
+        help="segment files kept open (default: a quarter of `ulimit -n`, at most 1024)",
+    )
 
 
 def server_settings(args: argparse.Namespace) -> Any:
@@ -99,6 +104,7 @@ def server_settings(args: argparse.Namespace) -> Any:
             "fsync": args.fsync,
             "long_poll_timeout": args.long_poll_timeout,
             "max_body_bytes": args.max_body_bytes,
+            "max_open_files": args.max_open_files,
         }.items()
         if value is not None
     }

@@ -38,6 +38,12 @@ class ServerSettings(BaseSettings):
     max_read_bytes: int = Field(
         1024 * 1024, gt=0, validation_alias=AliasChoices("STREAMS_MAX_READ_BYTES", "max_read_bytes")
     )
+    max_open_files: int | None = Field(
+        None,
+        ge=4,
+        validation_alias=AliasChoices("STREAMS_MAX_OPEN_FILES", "max_open_files"),
+        description="segment files kept open (default: a quarter of `ulimit -n`, at most 1024)",
+    )
     sweep_interval: float = Field(
         30.0, gt=0, validation_alias=AliasChoices("STREAMS_SWEEP_INTERVAL", "sweep_interval")
     )

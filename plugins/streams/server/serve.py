@@ -36,7 +36,9 @@ def open_store(settings: ServerSettings) -> tuple[StreamStore, str]:
         return MemoryStore(), "memory store"
     root = settings.data_dir.resolve()
     try:
-        store = FileStore(root, fsync=FsyncMode(settings.fsync))
+        store = FileStore(
+            root, fsync=FsyncMode(settings.fsync), max_open_files=settings.max_open_files
+        )
     except OSError as exc:
         raise ServeError(f"cannot open the data directory {root}: {exc.strerror}") from exc
     return store, f"file store {root}, fsync={settings.fsync}"

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import os
 import queue
 import threading
 from collections.abc import Callable
@@ -115,11 +114,11 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
 
 
 class StreamFiles(Protocol):
-    """What the committer needs of a stream: write a frame, its fd, mark it durable."""
+    """What the committer needs of a stream: write a frame, sync, mark it durable."""
 
     def write_frame(self, position: int, frame: bytes) -> None: ...  # in the worker thread
 
-    def active_fd(self) -> int: ...
+    def sync(self) -> None: ...  # fdatasync what was written (in a worker thread)
 
     def mark_durable(self, tail: int, closed: bool) -> None: ...  # on the loop
 
@@ -211,14 +210,14 @@ class Committer:
             touched[staged.stream] = None
         if sync:
             for stream in touched:
-                os.fdatasync(stream.active_fd())
+                stream.sync()
         return list(touched)
 
     async def sync_now(self, stream: StreamFiles) -> None:
         """Make everything written to ``stream`` so far durable, whatever the mode."""
         await self.drain()
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, os.fdatasync, stream.active_fd())
+        await loop.run_in_executor(self._executor, stream.sync)
         self._unsynced.discard(stream)
 
     def forget(self, stream: StreamFiles) -> None:

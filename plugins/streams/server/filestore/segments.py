@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 from ..store import Record
 from . import frames
+from .fdcache import FdCache
 
 INDEX_EVERY = 64 * 1024
 READ_WINDOW = 256 * 1024
@@ -25,13 +26,14 @@ def segment_name(number: int) -> str:
 
 
 class SegmentLog:
-    """The segment files of one stream, the active one open for appending."""
+    """The segment files of one stream; open files come from the store's :class:`FdCache`
+    (bounded however many streams there are)."""
 
-    def __init__(self, directory: Path, segment_bytes: int) -> None:
+    def __init__(self, directory: Path, segment_bytes: int, files: FdCache) -> None:
         self.directory = directory
         self.segment_bytes = segment_bytes
+        self.files = files
         self.sizes: list[int] = []  # bytes of each segment, by number
-        self._fds: dict[int, int] = {}
         # Sparse index: the stream position, segment and file offset of some frames.
         self._positions = array("q")
         self._segments = array("l")
@@ -40,36 +42,28 @@ class SegmentLog:
 
     # -- opening -------------------------------------------------------------------
 
-    def fd(self, number: int) -> int:
-        fd = self._fds.get(number)
-        if fd is None:
-            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-            fd = os.open(self.directory / segment_name(number), flags, 0o600)
-            self._fds[number] = fd
-        return fd
+    def path(self, number: int) -> Path:
+        return self.directory / segment_name(number)
 
     @property
     def active(self) -> int:
         return len(self.sizes) - 1
 
-    def active_fd(self) -> int:
-        return self.fd(self.active)
+    def sync_active(self) -> None:
+        """fdatasync the active segment (in the writer thread)."""
+        with self.files.use(self.path(self.active)) as fd:
+            os.fdatasync(fd)
 
     def start_segment(self) -> int:
-        """Open a new, empty active segment (the caller syncs the directory)."""
-        previous = self.active
-        if previous >= 0:  # the old segment will not be written again: free its fd
-            fd = self._fds.pop(previous, None)
-            if fd is not None:
-                os.close(fd)
+        """Create a new, empty active segment (the caller syncs the directory)."""
         self.sizes.append(0)
-        self.fd(self.active)
+        with self.files.use(self.path(self.active)):
+            pass  # opening creates it
         return self.active
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        """Close this stream's open files (it is being removed or the store closes)."""
+        self.files.forget(self.directory)
 
     # -- index -----------------------------------------------------------------------
 
@@ -87,16 +81,16 @@ class SegmentLog:
     def write(self, position: int, frame: bytes) -> None:
         """Append a frame to the active segment; on failure, cut the partial write off."""
         segment = self.active
-        fd = self.fd(segment)
         offset = self.sizes[segment]
         view = memoryview(frame)
         written = 0
-        try:
-            while written < len(view):
-                written += os.write(fd, view[written:])
-        except OSError:
-            os.ftruncate(fd, offset)
-            raise
+        with self.files.use(self.path(segment)) as fd:
+            try:
+                while written < len(view):
+                    written += os.write(fd, view[written:])
+            except OSError:
+                os.ftruncate(fd, offset)
+                raise
         self.sizes[segment] = offset + len(frame)
         self.note_frame(position, segment, offset)
 
@@ -114,21 +108,25 @@ class SegmentLog:
         entry = max(bisect_right(self._positions, start) - 1, 0)
         out: list[Record] = []
         size = 0
-        for frame_bytes in self._frames_from(self._segments[entry], self._offsets[entry]):
-            for position, message, batch_end in frames.iter_messages(frame_bytes):
-                if position >= end:
-                    return out
-                if position + len(message) > start:
-                    out.append(Record(position, message, batch_end))
-                    size += len(message)
-                    if size >= max_bytes:
+        scan = self._frames_from(self._segments[entry], self._offsets[entry])
+        try:
+            for frame_bytes in scan:
+                for position, message, batch_end in frames.iter_messages(frame_bytes):
+                    if position >= end:
                         return out
+                    if position + len(message) > start:
+                        out.append(Record(position, message, batch_end))
+                        size += len(message)
+                        if size >= max_bytes:
+                            return out
+        finally:
+            scan.close()  # unpins the file it holds
         return out
 
-    def _frames_from(self, segment: int, offset: int) -> Iterator[memoryview]:
+    def _frames_from(self, segment: int, offset: int) -> Generator[memoryview, None, None]:
         while segment < len(self.sizes):
-            fd = self._read_fd(segment)
-            try:
+            # the active segment shares the writer's file; sealed ones are opened read-only
+            with self.files.use(self.path(segment), write=segment == self.active) as fd:
                 limit = self.sizes[segment]
                 while offset < limit:
                     window = os.pread(fd, min(READ_WINDOW, limit - offset), offset)
@@ -145,13 +143,5 @@ class SegmentLog:
                         yield memoryview(os.pread(fd, length, offset))
                         cursor = length
                     offset += cursor
-            finally:
-                if segment != self.active:
-                    os.close(fd)
             segment += 1
             offset = 0
-
-    def _read_fd(self, segment: int) -> int:
-        if segment == self.active:
-            return self.fd(segment)
-        return os.open(self.directory / segment_name(segment), os.O_RDONLY)

@@ -31,6 +31,7 @@ from ..errors import StorageFailure
 from ..store import Commit, Record, StateChange, StreamMeta, apply_change
 from . import frames
 from .committer import Committer, FsyncMode, PendingCommit
+from .fdcache import FdCache
 from .recovery import recover
 from .segments import SegmentLog
 
@@ -52,13 +53,13 @@ META_FIELDS = (
 class _Stream:
     """One stream's files (the committer's view of a stream)."""
 
-    def __init__(self, meta: StreamMeta, directory: Path, seg_bytes: int):
+    def __init__(self, meta: StreamMeta, directory: Path, seg_bytes: int, files: FdCache):
         self.meta = meta
         self.directory = directory
-        self.log = SegmentLog(directory, seg_bytes)
+        self.log = SegmentLog(directory, seg_bytes, files)
 
-    def active_fd(self) -> int:
-        return self.log.active_fd()
+    def sync(self) -> None:
+        self.log.sync_active()
 
     def mark_durable(self, tail: int, closed: bool) -> None:
         self.meta.durable_tail = tail
@@ -68,7 +69,7 @@ class _Stream:
         """Write one frame (in the writer thread), sealing the segment first if it is full."""
         segments = self.log
         if segments.needs_roll(len(frame)):
-            os.fdatasync(segments.active_fd())  # the old segment is complete: seal it
+            segments.sync_active()  # the old segment is complete: seal it
             segments.start_segment()
             _sync_dir(self.directory)
         segments.write(position, frame)
@@ -84,12 +85,14 @@ class FileStore:
         fsync: FsyncMode = FsyncMode.ALWAYS,
         segment_bytes: int = 64 * 1024 * 1024,
         batch_interval: float = 0.05,
+        max_open_files: int | None = None,
     ) -> None:
         self.root = root
         self.fsync = fsync
         self.segment_bytes = segment_bytes
         self.batch_interval = batch_interval
         self._streams: dict[str, _Stream] = {}
+        self._files = FdCache(max_open_files)  # open segment files, bounded (fdcache.py)
         # Disk work never runs on the event loop: a write can stall behind the file
         # system's journal while others sync, and readers must not stall with it. One
         # committer job at a time writes and syncs every stream's frames (one thread);
@@ -120,7 +123,7 @@ class FileStore:
                 log.error("%s: unreadable stream metadata (%s); set aside", directory, exc)
                 directory.rename(directory.with_name(directory.name + ".unreadable"))
                 continue
-            stream = _Stream(meta, directory, self.segment_bytes)
+            stream = _Stream(meta, directory, self.segment_bytes, self._files)
             report = recover(meta, stream.log)
             if report.truncated_bytes or report.dropped_segments:
                 log.warning(
@@ -164,7 +167,7 @@ class FileStore:
         await loop.run_in_executor(
             self._syncs, self._write_new_stream, staging, meta, frame, target
         )
-        stream = _Stream(meta, target, self.segment_bytes)
+        stream = _Stream(meta, target, self.segment_bytes, self._files)
         stream.log.sizes.append(len(frame) if frame else 0)
         if frame is not None:
             stream.log.note_frame(meta.tail, 0, 0)
@@ -275,6 +278,7 @@ class FileStore:
                     await self._committer.sync_now(stream)
             stream.log.close()
         self._streams.clear()
+        self._files.close()
         self._committer.close()
         self._writes.shutdown(wait=True)
         self._syncs.shutdown(wait=True)
