@@ -77,7 +77,8 @@ def netscript_register_resources(register: Callable[..., None], config: Config) 
             dynamic_port=port == 0,
             # The server reads STREAMS_PORT before PORT: give it the allocated port too.
             port_env=["STREAMS_PORT"],
-            health=HealthProbe(path="/health/ready"),
+            # a failed store answers 503 there: restarted, it recovers from its log
+            health=HealthProbe(path="/health/ready", liveness=True),
             restart=RestartPolicy(mode="on-failure"),
             secrets=SECRET_VARIABLES,
         )

@@ -209,11 +209,19 @@ def preflight() -> Response:
 
 
 def health(path: str, service: StreamService, started: float) -> Response:
+    """``/health/live``: the process answers. ``/health`` and ``/health/ready``: 503 with
+    the reason while the store cannot take writes (it failed, or its folder is gone), so
+    a supervisor restarts it; the server stays up to say so."""
     body: dict[str, Any] = {"status": "ok"}
+    status = 200
     if path != "/health/live":
+        problem = service.store.problem()
+        if problem is not None:
+            body = {"status": "unhealthy", "reason": problem}
+            status = 503
         body["store"] = service.store.status()
         body["uptime_seconds"] = round(time.time() - started, 3)
-    response = Response(json.dumps(body), status=200, content_type="application/json")
+    response = Response(json.dumps(body), status=status, content_type="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
 

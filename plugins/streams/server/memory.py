@@ -82,6 +82,9 @@ class MemoryStore:
     def status(self) -> dict[str, object]:
         return {"backend": "memory", "streams": len(self._meta), "bytes": self._bytes}
 
+    def problem(self) -> str | None:
+        return None
+
     async def aclose(self) -> None:
         self._meta.clear()
         self._logs.clear()

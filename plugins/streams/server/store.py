@@ -149,6 +149,11 @@ class StreamStore(Protocol):
         """A small JSON-able summary for the health endpoints."""
         ...
 
+    def problem(self) -> str | None:
+        """Why the store cannot take writes (readiness answers 503 with it); ``None``
+        while it can."""
+        ...
+
     async def aclose(self) -> None:
         """Flush and release resources."""
         ...

@@ -155,7 +155,6 @@ class FileStore:
     async def create(self, meta: StreamMeta, messages: Sequence[bytes]) -> StreamMeta:
         self._check_healthy()
         staging = self.root / "tmp" / uuid.uuid4().hex
-        staging.mkdir(mode=0o700)
         meta.tail = meta.fork_offset
         frame = None
         if messages or meta.closed:
@@ -164,9 +163,13 @@ class FileStore:
             )
         target = self._directory_for(meta.path)
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(
-            self._syncs, self._write_new_stream, staging, meta, frame, target
-        )
+        try:
+            await loop.run_in_executor(
+                self._syncs, self._write_new_stream, staging, meta, frame, target
+            )
+        except OSError as exc:  # a full disk, say: the stream does not exist; nothing is left
+            await loop.run_in_executor(self._syncs, shutil.rmtree, staging, True)
+            raise StorageFailure(f"cannot create the stream: {exc.strerror or exc}") from exc
         stream = _Stream(meta, target, self.segment_bytes, self._files)
         stream.log.sizes.append(len(frame) if frame else 0)
         if frame is not None:
@@ -181,6 +184,7 @@ class FileStore:
         self, staging: Path, meta: StreamMeta, frame: bytes | None, target: Path
     ) -> None:
         record = {k: getattr(meta, k) for k in META_FIELDS}
+        staging.mkdir(mode=0o700)
         _write_synced(staging / "meta.json", json.dumps(record).encode())
         _write_synced(staging / "00000000.seg", frame or b"")
         _sync_dir(staging)
@@ -263,8 +267,15 @@ class FileStore:
             "fsync": self.fsync.value,
             "streams": len(self._streams),
             "bytes": sum(sum(s.log.sizes) for s in self._streams.values()),
-            "healthy": self.failure is None,
+            "healthy": self.problem() is None,
         }
+
+    def problem(self) -> str | None:
+        if self.failure is not None:
+            return f"a write or sync failed ({self.failure}); restart the server to recover"
+        if not (self.root / "streams").is_dir():
+            return "the data folder is gone"
+        return None
 
     async def aclose(self) -> None:
         if self._batch_task is not None:
