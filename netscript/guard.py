@@ -6,7 +6,8 @@ answers, because to the browser ``attacker.example`` now resolves to ``127.0.0.1
 clients (curl, httpx, the CLI, other services) send neither a foreign ``Host`` nor an
 ``Origin``, so they are unaffected. Every plugin service's HTTP API runs behind this guard
 (:func:`netscript.serve` adds it). The streams server is a protocol server for any client,
-browsers included (CORS): it is guarded by its bearer secret instead.
+browsers included (CORS): it is guarded by its bearer secret instead and, without one, by
+checks of its own that allow loopback origins on any port (its ``browsers.py``).
 
 A request is refused with 403 when:
 

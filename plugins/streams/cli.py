@@ -82,6 +82,18 @@ def serve_flags(parser: argparse.ArgumentParser) -> None:
         "--max-body-bytes", type=int, help="largest accepted request body (default 64 MiB)"
     )
     parser.add_argument(
+        "--allow-origin",
+        action="append",
+        help="without a secret: an origin web pages may call from, besides loopback ones"
+        " (repeatable; * for any; env STREAMS_ALLOWED_ORIGINS, comma-separated)",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        help="without a secret: a Host name to answer besides loopback ones and the bound"
+        " address (repeatable; * for any; env STREAMS_ALLOWED_HOSTS)",
+    )
+    parser.add_argument(
         "--max-open-files",
         type=int,
         help="segment files kept open (default: a quarter of `ulimit -n`, at most 1024)",
@@ -105,6 +117,8 @@ def server_settings(args: argparse.Namespace) -> Any:
             "long_poll_timeout": args.long_poll_timeout,
             "max_body_bytes": args.max_body_bytes,
             "max_open_files": args.max_open_files,
+            "allowed_origins": ",".join(args.allow_origin) if args.allow_origin else None,
+            "allowed_hosts": ",".join(args.allow_host) if args.allow_host else None,
         }.items()
         if value is not None
     }

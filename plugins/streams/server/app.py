@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import reads
 from .auth import check_bearer
+from .browsers import BrowserGuard, parse_list
 from .config import ServerSettings
 from .errors import (
     BadRequest,
@@ -89,13 +90,22 @@ COMMON_HEADERS = {
 }
 
 
-def create_app(service: StreamService, settings: ServerSettings) -> AppendFastPath:
+def create_app(service: StreamService, settings: ServerSettings) -> AppendFastPath | BrowserGuard:
     """The ASGI app serving the Durable Streams protocol over ``service``.
 
     POST (append / close) is served by the raw-ASGI fast path; everything else by Quart.
+    Without a secret, web pages are kept out (:mod:`.browsers`).
     """
     quart = create_quart_app(service, settings)
-    return AppendFastPath(quart, service, settings, COMMON_HEADERS)
+    app = AppendFastPath(quart, service, settings, COMMON_HEADERS)
+    if settings.secret:
+        return app
+    return BrowserGuard(
+        app,
+        bind_host=settings.host,
+        allowed_hosts=parse_list(settings.allowed_hosts),
+        allowed_origins=parse_list(settings.allowed_origins),
+    )
 
 
 def create_quart_app(service: StreamService, settings: ServerSettings) -> Quart:

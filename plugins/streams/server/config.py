@@ -52,6 +52,16 @@ class ServerSettings(BaseSettings):
         repr=False,
         validation_alias=AliasChoices("STREAMS_SECRET", "DURABLE_STREAMS_SECRET", "secret"),
     )
+    allowed_origins: str | None = Field(
+        None,
+        validation_alias=AliasChoices("STREAMS_ALLOWED_ORIGINS", "allowed_origins"),
+        description="without a secret: origins (comma-separated, or *) besides loopback ones",
+    )
+    allowed_hosts: str | None = Field(
+        None,
+        validation_alias=AliasChoices("STREAMS_ALLOWED_HOSTS", "allowed_hosts"),
+        description="without a secret: Host names (comma-separated, or *) besides loopback ones",
+    )
     sse_recycle_seconds: float = Field(
         60.0, gt=0, validation_alias=AliasChoices("STREAMS_SSE_RECYCLE", "sse_recycle_seconds")
     )

@@ -24,6 +24,11 @@ from .service import StreamService
 from .store import StreamStore
 
 log = logging.getLogger("netscript.streams")
+NO_SECRET_WARNING = (
+    "netscript streams: warning: no STREAMS_SECRET is set: every local process may read and"
+    " write the streams; web pages only from loopback origins (STREAMS_ALLOWED_ORIGINS) and"
+    " Host names (STREAMS_ALLOWED_HOSTS)"
+)
 
 
 class ServeError(Exception):
@@ -142,6 +147,8 @@ def run(settings: ServerSettings) -> int:
             loop.add_signal_handler(sig, shutdown.set)
 
         def ready(where: str) -> None:
+            if not settings.secret:
+                print(NO_SECRET_WARNING, file=sys.stderr, flush=True)
             print(f"netscript streams: listening on {where}", flush=True)
 
         await serve(settings, shutdown=shutdown, on_ready=ready)
