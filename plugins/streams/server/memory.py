@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 
-from .store import Commit, DoneCommit, Record, StateChange, StreamMeta, apply_change
+from .store import MAX_RECORDS, Commit, DoneCommit, Record, StateChange, StreamMeta, apply_change
 
 
 class _Log:
@@ -65,7 +65,7 @@ class MemoryStore:
             if position + len(data) > start:
                 out.append(Record(position, data, log.batch_ends[index]))
                 size += len(data)
-                if size >= max_bytes:
+                if size >= max_bytes or len(out) >= MAX_RECORDS:
                     break
             index += 1
         return out

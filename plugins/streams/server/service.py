@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 from . import jsonmode
 from .errors import (
@@ -27,6 +29,8 @@ from .headers import is_json
 from .offsets import decode_offset, encode_offset
 from .producers import ProducerHeaders, ProducerState, Verdict, decide
 from .store import Commit, Record, StateChange, StreamMeta, StreamStore
+
+OFFLOAD_JSON_BYTES = 256 * 1024  # JSON bodies this large are split off the event loop
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
@@ -97,6 +101,7 @@ class StreamService:
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self._changed: dict[str, asyncio.Event] = {}
+        self._cpu = ThreadPoolExecutor(1, thread_name_prefix="streams-json")
 
     # -- lookups -----------------------------------------------------------------
 
@@ -156,7 +161,7 @@ class StreamService:
                 existing.last_access = self._clock()
                 return CreateResult(existing, created=False)
             meta = await self._new_meta(path, req)
-            messages = self._frame(meta.content_type, req.body, allow_empty_array=True)
+            messages = await self._frame(meta.content_type, req.body, allow_empty_array=True)
             meta.closed = req.closed
             await self.store.create(meta, messages)
             return CreateResult(meta, created=True)
@@ -315,7 +320,7 @@ class StreamService:
         ):
             raise Conflict("Stream-Seq must increase")
         if req.body:
-            messages = self._frame(meta.content_type, req.body, allow_empty_array=False)
+            messages = await self._frame(meta.content_type, req.body, allow_empty_array=False)
         change = StateChange(
             producer=new_state,
             stream_seq=req.stream_seq,
@@ -332,12 +337,19 @@ class StreamService:
         )
         return result, commit
 
-    def _frame(self, content_type: str, body: bytes, *, allow_empty_array: bool) -> list[bytes]:
+    async def _frame(
+        self, content_type: str, body: bytes, *, allow_empty_array: bool
+    ) -> list[bytes]:
         if not body:
             return []
-        if is_json(content_type):
+        if not is_json(content_type):
+            return [body]
+        if len(body) < OFFLOAD_JSON_BYTES:
             return jsonmode.split_messages(body, allow_empty_array=allow_empty_array)
-        return [body]
+        # a large batch takes a while to validate and split: not on the event loop
+        loop = asyncio.get_running_loop()
+        split = partial(jsonmode.split_messages, body, allow_empty_array=allow_empty_array)
+        return await loop.run_in_executor(self._cpu, split)
 
     # -- read --------------------------------------------------------------------
 

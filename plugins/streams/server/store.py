@@ -24,6 +24,10 @@ from typing import NamedTuple, Protocol
 
 from .producers import ProducerHeaders, ProducerState
 
+# Records one read returns at most (besides its byte limit): a response of a million
+# one-byte JSON messages would hold the event loop for seconds; 8,192 take ~20 ms.
+MAX_RECORDS = 8192
+
 
 class Record(NamedTuple):
     """One stored unit: a JSON message, or the body of one binary/text append.
@@ -122,7 +126,11 @@ class StreamStore(Protocol):
         ...
 
     async def append(self, path: str, messages: Sequence[bytes], change: StateChange) -> Commit:
-        """Stage messages and ``change`` as one atomic unit; await the result's ``durable()``."""
+        """Stage messages and ``change`` as one atomic unit; await the result's ``durable()``.
+
+        The store may empty a ``messages`` list it was given (the file store frees a large
+        batch in a worker thread, not on the event loop): the caller must not reuse it.
+        """
         ...
 
     def barrier(self, path: str) -> Commit:
@@ -132,8 +140,8 @@ class StreamStore(Protocol):
     async def read(self, path: str, start: int, end: int, max_bytes: int) -> list[Record]:
         """Records of the stream's own log overlapping ``[start, end)``, in order.
 
-        Stops once at least ``max_bytes`` are collected, but always returns at least one
-        record when one overlaps the range.
+        Stops once at least ``max_bytes`` or :data:`MAX_RECORDS` records are collected,
+        but always returns at least one record when one overlaps the range.
         """
         ...
 

@@ -44,11 +44,12 @@ def default_limit() -> int:
 
 
 class _Entry:
-    __slots__ = ("fd", "pins")
+    __slots__ = ("doomed", "fd", "pins")
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.pins = 0
+        self.doomed = False  # forgotten while in use: closed when its last user is done
 
 
 class FdCache:
@@ -72,6 +73,8 @@ class FdCache:
         finally:
             with self._lock:
                 entry.pins -= 1
+                if entry.doomed and entry.pins == 0:
+                    os.close(entry.fd)
                 self._shrink(self.limit)
 
     def _pin(self, key: tuple[Path, int]) -> _Entry:
@@ -111,12 +114,15 @@ class FdCache:
                 os.close(entry.fd)
 
     def forget(self, directory: Path) -> None:
-        """Close every file under ``directory`` (a stream being removed; nobody uses
-        them any more)."""
+        """Close every file under ``directory`` (a stream being removed); one still in
+        use (a read in a worker thread) is closed when that use ends."""
         with self._lock:
             for key in [k for k in self._open if k[0].parent == directory]:
                 entry = self._open.pop(key)
-                os.close(entry.fd)
+                if entry.pins:
+                    entry.doomed = True
+                else:
+                    os.close(entry.fd)
 
     def close(self) -> None:
         with self._lock:

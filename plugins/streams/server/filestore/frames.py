@@ -12,11 +12,19 @@ Layout (little-endian)::
            | [producer: u16 id length | id | u64 epoch | u64 seq]        if FLAG_PRODUCER
            | [stream-seq: u16 length | bytes]                            if FLAG_STREAM_SEQ
            | [closed-by: u16 id length | id | u64 epoch | u64 seq]       if FLAG_CLOSED_BY
+
+A large append is written as a *group* of frames (at most ``GROUP_MESSAGES`` messages or
+about ``GROUP_BYTES`` each), every one but the last flagged ``FLAG_CONTINUED``; the last
+carries the state change. The group is written in one piece and commits as one: recovery
+treats a group without its last frame as a torn tail. Groups keep the work of finding a
+position inside an append (reads, the sparse index) bounded however many messages an
+append has.
 """
 
 from __future__ import annotations
 
 import struct
+import time
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -31,6 +39,10 @@ FLAG_CLOSE = 1
 FLAG_PRODUCER = 2
 FLAG_STREAM_SEQ = 4
 FLAG_CLOSED_BY = 8
+FLAG_CONTINUED = 16  # another frame of the same append follows
+
+GROUP_MESSAGES = 4096
+GROUP_BYTES = 1 << 20
 
 PREFIX = struct.Struct("<II")
 HEAD = struct.Struct("<BBQI")
@@ -51,15 +63,59 @@ class Frame:
     messages: list[bytes]
     change: StateChange
     size: int  # bytes on disk, prefix included
+    continued: bool = False  # not the last frame of its append's group
 
     @property
     def end(self) -> int:
         return self.start + sum(len(m) for m in self.messages)
 
 
-def encode(kind: int, start: int, messages: Sequence[bytes], change: StateChange) -> bytes:
+def encode_append(
+    start: int, messages: Sequence[bytes], change: StateChange
+) -> tuple[bytes, int]:
+    """One append: a frame, or a group of frames when it is large; and how many message
+    bytes it holds.
+
+    A large append is encoded in a worker thread. CPython 3.11 does not hand the GIL to a
+    waiting thread reliably while this kind of loop (list appends, ``len``, packing)
+    runs: the event loop's thread was seen waiting 250 ms. So it gives the GIL up after
+    each frame (``time.sleep(0)`` releases it)."""
+    if len(messages) <= GROUP_MESSAGES:
+        size = sum(map(len, messages))
+        if size <= GROUP_BYTES:
+            return encode(KIND_APPEND, start, messages, change), size
+    blobs: list[bytes] = []
+    position = start
+    first = 0
+    count = len(messages)
+    while first < count:
+        last = first
+        taken = 0
+        while last < count and last - first < GROUP_MESSAGES and taken < GROUP_BYTES:
+            taken += len(messages[last])
+            last += 1
+        chunk = messages[first:last]
+        final = last == count
+        blobs.append(
+            encode(KIND_APPEND, position, chunk, change if final else StateChange(), not final)
+        )
+        position += taken
+        first = last
+        time.sleep(0)  # let the event loop's thread have the GIL (see below)
+    return b"".join(blobs), position - start
+
+
+def encode(
+    kind: int,
+    start: int,
+    messages: Sequence[bytes],
+    change: StateChange,
+    continued: bool = False,
+) -> bytes:
     """Serialize one frame."""
     flags = FLAG_CLOSE if change.close else 0
+    if continued:
+        flags |= FLAG_CONTINUED
     parts = [b"", b""]  # head and (reserved) placeholder, filled below
     for message in messages:
         parts.append(U32.pack(len(message)))
@@ -109,15 +165,22 @@ def frame_length(buffer: bytes | memoryview, offset: int) -> int | None:
     return PREFIX.size + length
 
 
+def frame_start(buffer: bytes | memoryview, offset: int) -> int:
+    """The stream position of the first message of the whole frame at ``offset``."""
+    start: int = HEAD.unpack_from(buffer, offset + PREFIX.size)[2]
+    return start
+
+
 def iter_messages(frame_bytes: bytes | memoryview) -> Iterator[tuple[int, bytes, bool]]:
     """(position, message, batch_end) for each message of a whole frame, unverified."""
     view = memoryview(frame_bytes)
-    _kind, _flags, position, count = HEAD.unpack_from(view, PREFIX.size)
+    _kind, flags, position, count = HEAD.unpack_from(view, PREFIX.size)
     cursor = PREFIX.size + HEAD.size
+    last = -1 if flags & FLAG_CONTINUED else count - 1  # the append goes on in the next
     for index in range(count):
         (size,) = U32.unpack_from(view, cursor)
         cursor += U32.size
-        yield position, bytes(view[cursor : cursor + size]), index == count - 1
+        yield position, bytes(view[cursor : cursor + size]), index == last
         cursor += size
         position += size
 
@@ -154,7 +217,7 @@ def _parse_body(body: memoryview, size: int) -> Frame:
         close=bool(flags & FLAG_CLOSE),
         closed_by=closed_by,
     )
-    return Frame(kind, start, messages, change, size)
+    return Frame(kind, start, messages, change, size, bool(flags & FLAG_CONTINUED))
 
 
 def _pack_identity(producer_id: str, epoch: int, seq: int) -> bytes:

@@ -57,6 +57,8 @@ def _scan_segment(
     path = segments.directory / segment_name(number)
     size = path.stat().st_size
     offset = 0
+    valid = 0  # the end of the last whole append
+    group: list[tuple[frames.Frame, int]] = []
     with path.open("rb") as file:
         buffer = b""
         base = 0  # file offset of buffer[0]
@@ -75,10 +77,17 @@ def _scan_segment(
             except frames.CorruptFrame as exc:
                 log.warning("%s: %s at byte %d", path, exc, offset)
                 break
-            _apply(meta, frame)
-            segments.note_frame(frame.start, number, offset)
-            report.frames += 1
+            group.append((frame, offset))
             offset += length
+            if frame.continued:  # the append goes on in the next frame
+                continue
+            for whole, at in group:  # an append's whole group: it commits as one
+                _apply(meta, whole)
+                segments.note_frame(whole.start, number, at)
+                report.frames += 1
+            group.clear()
+            valid = offset
+    offset = valid  # a group without its last frame is a torn tail too
     if offset < size:
         report.truncated_bytes += size - offset
         log.warning(

@@ -13,7 +13,7 @@ from bisect import bisect_right
 from collections.abc import Generator
 from pathlib import Path
 
-from ..store import Record
+from ..store import MAX_RECORDS, Record
 from . import frames
 from .fdcache import FdCache
 
@@ -67,6 +67,16 @@ class SegmentLog:
 
     # -- index -----------------------------------------------------------------------
 
+    def note_frames(self, segment: int, offset: int, blob: bytes) -> None:
+        """Index the frames of ``blob`` (one frame, or an append's group of frames),
+        written at ``offset`` of ``segment``."""
+        cursor = 0
+        while cursor < len(blob):
+            length = frames.frame_length(blob, cursor)
+            assert length is not None
+            self.note_frame(frames.frame_start(blob, cursor), segment, offset + cursor)
+            cursor += length
+
     def note_frame(self, position: int, segment: int, offset: int) -> None:
         """Index a frame if it is far enough from the last indexed one."""
         last_segment, last_offset = self._last_indexed
@@ -78,8 +88,9 @@ class SegmentLog:
 
     # -- writing ---------------------------------------------------------------------
 
-    def write(self, position: int, frame: bytes) -> None:
-        """Append a frame to the active segment; on failure, cut the partial write off."""
+    def write(self, frame: bytes) -> None:
+        """Append a frame (or a group) to the active segment; on failure, cut the partial
+        write off."""
         segment = self.active
         offset = self.sizes[segment]
         view = memoryview(frame)
@@ -92,7 +103,7 @@ class SegmentLog:
                 os.ftruncate(fd, offset)
                 raise
         self.sizes[segment] = offset + len(frame)
-        self.note_frame(position, segment, offset)
+        self.note_frames(segment, offset, frame)
 
     def needs_roll(self, frame_size: int) -> bool:
         return self.sizes[self.active] > 0 and (
@@ -117,7 +128,7 @@ class SegmentLog:
                     if position + len(message) > start:
                         out.append(Record(position, message, batch_end))
                         size += len(message)
-                        if size >= max_bytes:
+                        if size >= max_bytes or len(out) >= MAX_RECORDS:
                             return out
         finally:
             scan.close()  # unpins the file it holds

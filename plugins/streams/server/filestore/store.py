@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,8 @@ from .recovery import recover
 from .segments import SegmentLog
 
 log = logging.getLogger("netscript.streams.filestore")
+OFFLOAD_MESSAGES = 2048  # appends of more messages are encoded off the event loop
+OFFLOAD_READ_BYTES = 64 * 1024  # reads of a larger range run off it too
 
 META_FIELDS = (
     "path",
@@ -72,7 +75,7 @@ class _Stream:
             segments.sync_active()  # the old segment is complete: seal it
             segments.start_segment()
             _sync_dir(self.directory)
-        segments.write(position, frame)
+        segments.write(frame)
 
 
 class FileStore:
@@ -100,6 +103,9 @@ class FileStore:
         self._writes = ThreadPoolExecutor(1, thread_name_prefix="streams-write")
         self._committer = Committer(fsync, self._failed, self._writes)
         self._syncs = ThreadPoolExecutor(2, thread_name_prefix="streams-admin")
+        # Encoding an append of many messages, and reading many, is CPU work of its own:
+        # it runs here, so the loop keeps answering everyone else meanwhile.
+        self._cpu = ThreadPoolExecutor(1, thread_name_prefix="streams-cpu")
         self._batch_task: asyncio.Task[None] | None = None
         self.failure: BaseException | None = None
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -157,10 +163,9 @@ class FileStore:
         staging = self.root / "tmp" / uuid.uuid4().hex
         meta.tail = meta.fork_offset
         frame = None
+        size = 0
         if messages or meta.closed:
-            frame = frames.encode(
-                frames.KIND_APPEND, meta.tail, messages, StateChange(close=meta.closed)
-            )
+            frame, size = await self._encode(meta.tail, messages, StateChange(close=meta.closed))
         target = self._directory_for(meta.path)
         loop = asyncio.get_running_loop()
         try:
@@ -173,8 +178,8 @@ class FileStore:
         stream = _Stream(meta, target, self.segment_bytes, self._files)
         stream.log.sizes.append(len(frame) if frame else 0)
         if frame is not None:
-            stream.log.note_frame(meta.tail, 0, 0)
-        meta.tail += sum(len(m) for m in messages)
+            stream.log.note_frames(0, 0, frame)
+        meta.tail += size
         meta.durable_tail = meta.tail
         meta.durable_closed = meta.closed
         self._streams[meta.path] = stream
@@ -197,11 +202,22 @@ class FileStore:
         self._check_healthy()
         stream = self._streams[path]
         meta = stream.meta
-        position = meta.tail
-        frame = frames.encode(frames.KIND_APPEND, position, messages, change)
-        meta.tail += sum(len(m) for m in messages)
+        position = meta.tail  # the caller holds the stream's lock: the tail stays put
+        frame, size = await self._encode(position, messages, change)
+        self._check_healthy()
+        meta.tail = position + size
         apply_change(meta, change)
         return self._stage(stream, position, frame)
+
+    async def _encode(
+        self, position: int, messages: Sequence[bytes], change: StateChange
+    ) -> tuple[bytes, int]:
+        """:func:`frames.encode_append`, off the event loop when the append is large (and
+        then the ``messages`` list is emptied: the caller must not need it after)."""
+        if len(messages) < OFFLOAD_MESSAGES:
+            return frames.encode_append(position, messages, change)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._cpu, _encode_consuming, position, messages, change)
 
     def barrier(self, path: str) -> Commit:
         stream = self._streams.get(path)
@@ -257,7 +273,10 @@ class FileStore:
         stream = self._streams.get(path)
         if stream is None:
             return []
-        return stream.log.read(start, end, max_bytes)
+        if end - start <= OFFLOAD_READ_BYTES:
+            return stream.log.read(start, end, max_bytes)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._cpu, stream.log.read, start, end, max_bytes)
 
     # -- misc --------------------------------------------------------------------------
 
@@ -293,10 +312,25 @@ class FileStore:
         self._committer.close()
         self._writes.shutdown(wait=True)
         self._syncs.shutdown(wait=True)
+        self._cpu.shutdown(wait=True)
 
     def _directory_for(self, path: str) -> Path:
         digest = hashlib.sha256(path.encode("utf-8")).hexdigest()[:40]
         return self.root / "streams" / digest
+
+
+def _encode_consuming(
+    position: int, messages: Sequence[bytes], change: StateChange
+) -> tuple[bytes, int]:
+    """Encode, then empty the caller's list here: freeing a million messages takes the
+    thread that drops them a good part of a second, and that must not be the loop's."""
+    try:
+        return frames.encode_append(position, messages, change)
+    finally:
+        if isinstance(messages, list):
+            while messages:  # in pieces, giving the GIL up in between (see frames.py)
+                del messages[-65536:]
+                time.sleep(0)
 
 
 def _write_synced(path: Path, data: bytes) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from netscript.plugins.streams.server.filestore import FileStore, FsyncMode
+from netscript.plugins.streams.server.filestore import FileStore, FsyncMode, frames
 from netscript.plugins.streams.server.producers import ProducerHeaders, ProducerState
-from netscript.plugins.streams.server.store import StateChange, StreamMeta
+from netscript.plugins.streams.server.store import MAX_RECORDS, StateChange, StreamMeta
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -262,3 +262,94 @@ def test_a_failed_write_fails_the_commit_and_stops_the_store(
         await reopened.aclose()
 
     run(check())
+
+
+async def read_everything(store: FileStore, path: str) -> list[tuple[int, bytes, bool]]:
+    """Every record, read as a client pages through: one bounded read after another."""
+    stored = store.get(path)
+    assert stored is not None
+    out: list[tuple[int, bytes, bool]] = []
+    position = 0
+    while position < stored.durable_tail:
+        records = await store.read(path, position, stored.durable_tail, 1 << 30)
+        assert 0 < len(records) <= MAX_RECORDS
+        out += [(r.position, r.data, r.batch_end) for r in records]
+        position = records[-1].position + len(records[-1].data)
+    return out
+
+
+def test_a_large_append_is_a_group_of_frames_committed_as_one(tmp_path: Path) -> None:
+    count = frames.GROUP_MESSAGES * 3 + 5
+    batch = [str(i % 10).encode() for i in range(count)]
+    change = StateChange(producer=("p", ProducerState(0, 0)), stream_seq="a")
+
+    async def write() -> None:
+        store = FileStore(tmp_path)
+        await store.create(meta("/g"), [])
+        await (await store.append("/g", list(batch), change)).durable()  # it consumes the list
+        await (await store.append("/g", [b"9"], StateChange())).durable()
+        records = await read_everything(store, "/g")
+        assert [data for _, data, _ in records] == [*batch, b"9"]
+        assert [p for p, _, _ in records] == list(range(count + 1))
+        ends = [p for p, _, end in records if end]
+        assert ends == [count - 1, count]  # one append's end, not each frame's
+        await store.aclose()
+
+    run(write())
+    (segment,) = segment_files(tmp_path)
+    blob = segment.read_bytes()
+    starts, cursor = [], 0
+    while cursor < len(blob):
+        decoded = frames.decode(blob, cursor)
+        starts.append((decoded.start, decoded.continued, decoded.change.producer is not None))
+        cursor += decoded.size
+    assert [s for s, _, _ in starts] == [0, 4096, 8192, 12288, count]
+    assert [c for _, c, _ in starts] == [True, True, True, False, False]
+    assert [p for _, _, p in starts] == [False, False, False, True, False]
+
+    async def reopen() -> None:
+        store = FileStore(tmp_path)
+        stored = store.get("/g")
+        assert stored is not None and stored.tail == count + 1
+        assert stored.producers == {"p": ProducerState(0, 0)} and stored.stream_seq == "a"
+        assert [d for _, d, _ in await read_everything(store, "/g")] == [*batch, b"9"]
+        await store.aclose()
+
+    run(reopen())
+
+
+def test_a_group_cut_short_is_a_torn_tail_as_a_whole(tmp_path: Path) -> None:
+    count = frames.GROUP_MESSAGES * 2 + 1
+
+    async def write() -> None:
+        store = FileStore(tmp_path)
+        await store.create(meta("/t"), [b"1"])
+        change = StateChange(producer=("p", ProducerState(0, 0)))
+        await (await store.append("/t", [b"2"] * count, change)).durable()
+        await store.aclose()
+
+    run(write())
+    (segment,) = segment_files(tmp_path)
+    blob = segment.read_bytes()
+    first = frames.frame_length(blob, 0)
+    assert first is not None
+    last = len(blob)
+    cursor = first
+    while cursor < len(blob):  # the group's last frame starts at ``last``
+        length = frames.frame_length(blob, cursor)
+        assert length is not None
+        last, cursor = cursor, cursor + length
+    segment.write_bytes(blob[:last])  # a crash wrote all of the group but its last frame
+
+    async def reopen() -> None:
+        store = FileStore(tmp_path)
+        stored = store.get("/t")
+        assert stored is not None and stored.tail == 1  # the whole append is gone
+        assert stored.producers == {}
+        assert await contents(store, "/t") == [b"1"]
+        await (await store.append("/t", [b"3"], StateChange())).durable()
+        assert await contents(store, "/t") == [b"1", b"3"]
+        await store.aclose()
+
+    run(reopen())
+    assert segment.stat().st_size < last  # truncated back to the group's start
