@@ -38,6 +38,7 @@ from .offsets import encode_offset
 from .paths import HEALTH_PATHS, is_reserved, validate_stream_path
 from .responses import StreamResponse as Response
 from .service import CreateRequest, StreamService
+from .sse import SSEPath
 
 # Server extension (not part of the protocol): GET lists the streams, for `netscript streams ls`.
 LISTING_PATH = b"/__ds/netscript/streams"
@@ -93,11 +94,13 @@ COMMON_HEADERS = {
 def create_app(service: StreamService, settings: ServerSettings) -> AppendFastPath | BrowserGuard:
     """The ASGI app serving the Durable Streams protocol over ``service``.
 
-    POST (append / close) is served by the raw-ASGI fast path; everything else by Quart.
+    POST (append / close) is served by the raw-ASGI fast path, ``GET ?live=sse`` by the
+    raw-ASGI SSE path (:mod:`.sse`); everything else by Quart.
     Without a secret, web pages are kept out (:mod:`.browsers`).
     """
     quart = create_quart_app(service, settings)
-    app = AppendFastPath(quart, service, settings, COMMON_HEADERS)
+    streaming = SSEPath(quart, service, settings, COMMON_HEADERS)
+    app = AppendFastPath(streaming, service, settings, COMMON_HEADERS)
     if settings.secret:
         return app
     return BrowserGuard(

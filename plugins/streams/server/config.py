@@ -65,6 +65,12 @@ class ServerSettings(BaseSettings):
     sse_recycle_seconds: float = Field(
         60.0, gt=0, validation_alias=AliasChoices("STREAMS_SSE_RECYCLE", "sse_recycle_seconds")
     )
+    sse_stall_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=AliasChoices("STREAMS_SSE_STALL", "sse_stall_seconds"),
+        description="an SSE reader whose write does not complete this soon is dropped",
+    )
     sse_keepalive_seconds: float = Field(
         15.0, gt=0, validation_alias=AliasChoices("STREAMS_SSE_KEEPALIVE", "sse_keepalive_seconds")
     )

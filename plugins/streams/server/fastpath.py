@@ -9,8 +9,9 @@ rules, same typed errors and status table, same common headers as the Quart rout
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
@@ -28,6 +29,7 @@ ASGIApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[Non
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 BODY_TIMEOUT = 120.0
+LARGE_BODY = 1024 * 1024  # bodies this large are taken one at a time (memory stays bounded)
 
 
 class _Headers:
@@ -63,7 +65,10 @@ class AppendFastPath:
         self.service = service
         self.max_body = settings.max_body_bytes
         self.secret = settings.secret.encode("utf-8") if settings.secret else None
-        self.common = [(k.lower().encode(), v.encode()) for k, v in common_headers.items()]
+        self.common = asgi_headers(common_headers)
+        # One large body at a time, read and appended (its frame written) before the next
+        # is read: the others wait, their clients held back by TCP, not buffered here.
+        self._large = asyncio.Semaphore(1)
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -80,10 +85,7 @@ class AppendFastPath:
             status, headers = await self._append(http, receive, raw_path)
             body = b""
         except StreamError as error:
-            status = status_for(error)
-            headers = [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
-            headers.append((b"content-type", b"application/json"))
-            body = json.dumps({"error": type(error).__name__, "message": error.message}).encode()
+            status, headers, body = error_reply(error)
         headers += self.common
         headers.append((b"content-length", str(len(body)).encode()))
         reply = cast(Send, send)
@@ -103,19 +105,25 @@ class AppendFastPath:
             headers.get("producer-id"), headers.get("producer-epoch"), headers.get("producer-seq")
         )
         length = headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
+        size = int(length) if length is not None and length.isdigit() else None
+        if size is not None and size > self.max_body:
             raise PayloadTooLarge(f"request body exceeds {self.max_body} bytes")
-        req = AppendRequest(
-            content_type=normalize_content_type(headers.get("content-type")),
-            body=await self._body(receive),
-            close=is_true(headers.get("stream-closed")),
-            stream_seq=headers.get("stream-seq"),
-            producer=producer,
-        )
-        result = await self.service.append(path, req)
+        async with contextlib.AsyncExitStack() as large:
+            if size is not None and size >= LARGE_BODY:
+                await large.enter_async_context(self._large)
+            req = AppendRequest(
+                content_type=normalize_content_type(headers.get("content-type")),
+                body=await self._body(receive, size, large),
+                close=is_true(headers.get("stream-closed")),
+                stream_seq=headers.get("stream-seq"),
+                producer=producer,
+            )
+            result = await self.service.append(path, req)
+            had_data = bool(req.body)
+            del req  # the body goes before the next large one is read
         # 200 only when an idempotent producer's data was appended (§5.2.1); a close-only
         # request, a duplicate and a plain append answer 204.
-        status = 200 if producer is not None and req.body and not result.duplicate else 204
+        status = 200 if producer is not None and had_data and not result.duplicate else 204
         out = [(b"stream-next-offset", encode_offset(result.tail).encode())]
         if result.closed:
             out.append((b"stream-closed", b"true"))
@@ -125,18 +133,59 @@ class AppendFastPath:
             out.append((b"producer-seq", str(result.producer_seq).encode()))
         return status, out
 
-    async def _body(self, receive: ASGIReceiveCallable) -> bytes:
+    async def _body(
+        self, receive: ASGIReceiveCallable, size: int | None, large: contextlib.AsyncExitStack
+    ) -> bytes | bytearray:
+        """The request body. A large one (``Content-Length``) is read into one buffer of
+        its size, not pieces and then a copy; a large one without it takes the large-body
+        slot once it grows past :data:`LARGE_BODY`."""
+        if size is not None and size >= LARGE_BODY:
+            return await self._body_into(receive, bytearray(size))
         chunks: list[bytes] = []
-        size = 0
+        received = 0
+        slotted = False
         async with asyncio.timeout(BODY_TIMEOUT):
-            while True:
-                message = cast(dict[str, Any], await receive())
-                if message["type"] == "http.disconnect":
-                    raise asyncio.CancelledError("client went away")
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > self.max_body:
+            async for chunk in _chunks(receive):
+                received += len(chunk)
+                if received > self.max_body:
                     raise PayloadTooLarge(f"request body exceeds {self.max_body} bytes")
                 chunks.append(chunk)
-                if not message.get("more_body", False):
-                    return b"".join(chunks)
+                if received >= LARGE_BODY and not slotted:
+                    slotted = True
+                    await large.enter_async_context(self._large)
+        return b"".join(chunks)
+
+    async def _body_into(self, receive: ASGIReceiveCallable, buffer: bytearray) -> bytearray:
+        filled = 0
+        with memoryview(buffer) as view:
+            async with asyncio.timeout(BODY_TIMEOUT):
+                async for chunk in _chunks(receive):
+                    if filled + len(chunk) > len(buffer):
+                        raise BadRequest("request body longer than its Content-Length")
+                    view[filled : filled + len(chunk)] = chunk
+                    filled += len(chunk)
+        if filled != len(buffer):
+            raise BadRequest("request body shorter than its Content-Length")
+        return buffer
+
+
+async def _chunks(receive: ASGIReceiveCallable) -> AsyncIterator[bytes]:
+    """The request body's chunks (the caller bounds the time: :data:`BODY_TIMEOUT`)."""
+    while True:
+        message = cast(dict[str, Any], await receive())
+        if message["type"] == "http.disconnect":
+            raise asyncio.CancelledError("client went away")
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+def asgi_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+
+
+def error_reply(error: StreamError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, headers (the error's own and its type) and JSON body of an error."""
+    body = json.dumps({"error": type(error).__name__, "message": error.message}).encode()
+    headers = [*asgi_headers(error.headers), (b"content-type", b"application/json")]
+    return status_for(error), headers, body

@@ -40,7 +40,7 @@ _FAST_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 COPY_CHUNK = 32768
 
 
-def split_messages(body: bytes, *, allow_empty_array: bool) -> list[bytes]:
+def split_messages(body: bytes | bytearray, *, allow_empty_array: bool) -> list[bytes]:
     """Validate a JSON body and return the messages it stores.
 
     A top-level array is flattened one level: each element becomes a message. A
@@ -79,7 +79,7 @@ def _copy_out(raws: list[msgspec.Raw]) -> list[bytes]:
     return messages
 
 
-def split_messages_reference(body: bytes, *, allow_empty_array: bool) -> list[bytes]:
+def split_messages_reference(body: bytes | bytearray, *, allow_empty_array: bool) -> list[bytes]:
     """:func:`split_messages` on the standard library alone: the reference it must match."""
     try:
         text = body.decode("utf-8")

@@ -41,7 +41,7 @@ class MemoryStore:
 
     async def append(self, path: str, messages: Sequence[bytes], change: StateChange) -> Commit:
         meta = self._meta[path]
-        self._write(meta, messages)
+        self._write(meta, [m if type(m) is bytes else bytes(m) for m in messages])
         apply_change(meta, change)
         meta.durable_closed = meta.closed
         return DoneCommit(meta.tail)

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import time
-from collections.abc import AsyncIterator
 
 from quart import request
 
 from . import jsonmode
 from .config import ServerSettings
 from .cursor import next_cursor
-from .errors import BadRequest, StreamGone, StreamNotFound
-from .headers import is_json, is_text
+from .errors import BadRequest
+from .headers import is_json
 from .offsets import encode_offset, parse_read_offset
 from .responses import StreamResponse as Response
 from .service import ReadResult, StreamService
@@ -55,8 +52,7 @@ async def get_stream(service: StreamService, settings: ServerSettings, path: str
     if live is not None and offset_raw is None:
         raise BadRequest(f"live={live} needs an offset")
     read_from = parse_read_offset(offset_raw)
-    if live == "sse":
-        return await _sse(service, settings, path, read_from.position)
+    assert live != "sse", "served by sse.SSEPath, in front of Quart"
     if live == "long-poll":
         return await _long_poll(service, settings, path, read_from.position)
     result = await service.read(path, read_from.position)
@@ -134,85 +130,3 @@ async def _long_poll(
     else:
         response.headers["Stream-Cursor"] = next_cursor(time.time(), _query("cursor"))
     return response
-
-
-async def _sse(
-    service: StreamService, settings: ServerSettings, path: str, position: int | None
-) -> Response:
-    first = await service.read(path, position)  # 404 / 400 before the stream starts
-    binary = not is_text(first.meta.content_type)
-    client_cursor = _query("cursor")
-
-    async def events() -> AsyncIterator[bytes]:
-        result: ReadResult | None = first
-        cursor = client_cursor
-        start = first.start
-        recycle_at = time.monotonic() + settings.sse_recycle_seconds
-        sent_control = False
-        while True:
-            changed = service.change_event(path)
-            if result is None:
-                try:
-                    result = await service.read(path, start)
-                except (StreamNotFound, StreamGone):
-                    return
-            if result.has_data or not sent_control or result.closed:
-                # A data event and its control event go out in one write: readers that
-                # stop at a chunk boundary never see data without its control.
-                cursor = next_cursor(time.time(), cursor)
-                data = _sse_data(result, binary) if result.has_data else b""
-                yield data + _sse_control(result, cursor)
-                sent_control = True
-            if result.closed:
-                return
-            start = result.next_position
-            caught_up = result.up_to_date
-            result = None
-            if not caught_up:
-                continue
-            remaining = recycle_at - time.monotonic()
-            if remaining <= 0:
-                return
-            try:
-                await asyncio.wait_for(
-                    changed.wait(), min(remaining, settings.sse_keepalive_seconds)
-                )
-            except TimeoutError:
-                if time.monotonic() >= recycle_at:
-                    return
-                yield b": keep-alive\n\n"
-
-    response = Response(events(), status=200, content_type="text/event-stream")
-    response.timeout = None  # Quart's 60 s response timeout would cut the stream
-    response.headers["Cache-Control"] = "no-cache"
-    if binary:
-        response.headers["Stream-SSE-Data-Encoding"] = "base64"
-    return response
-
-
-def _sse_data(result: ReadResult, binary: bool) -> bytes:
-    if binary:
-        text = base64.b64encode(b"".join(result.records)).decode("ascii")
-        lines = [text[i : i + 76] for i in range(0, len(text), 76)] or [""]
-    else:
-        payload = _body(result).decode("utf-8", errors="replace")
-        lines = payload.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return ("event: data\n" + "".join(map(_data_line, lines)) + "\n").encode()
-
-
-def _data_line(line: str) -> str:
-    # SSE readers drop one space after "data:", so only a line that itself starts
-    # with a space gets one (which the reader then removes).
-    return f"data: {line}\n" if line.startswith(" ") else f"data:{line}\n"
-
-
-def _sse_control(result: ReadResult, cursor: str) -> bytes:
-    control: dict[str, object] = {"streamNextOffset": encode_offset(result.next_position)}
-    if result.closed:
-        control["streamClosed"] = True
-        control["upToDate"] = True
-    else:
-        control["streamCursor"] = cursor
-        if result.up_to_date:
-            control["upToDate"] = True
-    return f"event: control\ndata:{json.dumps(control, separators=(',', ':'))}\n\n".encode()

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from typing import cast
 
 from . import jsonmode
 from .errors import (
@@ -57,7 +58,7 @@ class CreateResult:
 @dataclass(frozen=True, slots=True)
 class AppendRequest:
     content_type: str | None
-    body: bytes
+    body: bytes | bytearray  # a large body is read into a bytearray of its size
     close: bool = False
     stream_seq: str | None = None
     producer: ProducerHeaders | None = None
@@ -338,12 +339,14 @@ class StreamService:
         return result, commit
 
     async def _frame(
-        self, content_type: str, body: bytes, *, allow_empty_array: bool
+        self, content_type: str, body: bytes | bytearray, *, allow_empty_array: bool
     ) -> list[bytes]:
         if not body:
             return []
         if not is_json(content_type):
-            return [body]
+            # one message: a large body's bytearray is kept as it is (no 60 MB copy); the
+            # file store frames any bytes-like message, the memory store copies it
+            return [cast(bytes, body)]
         if len(body) < OFFLOAD_JSON_BYTES:
             return jsonmode.split_messages(body, allow_empty_array=allow_empty_array)
         # a large batch takes a while to validate and split: not on the event loop

@@ -96,6 +96,8 @@ class _Worker:
                 result, error = None, exc
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (shutdown)
                 loop.call_soon_threadsafe(_settle, future, result, error)
+            # not kept while waiting for the next job: the batch holds the frames written
+            del job, loop, future, fn, args, result, error
 
     def stop(self) -> None:
         if self._thread is not None:

@@ -41,6 +41,7 @@ FLAG_STREAM_SEQ = 4
 FLAG_CLOSED_BY = 8
 FLAG_CONTINUED = 16  # another frame of the same append follows
 
+FEW_PARTS = 16  # a frame of this many parts or fewer is checksummed part by part
 GROUP_MESSAGES = 4096
 GROUP_BYTES = 1 << 20
 
@@ -133,6 +134,16 @@ def encode(
         closer = change.closed_by
         parts.append(_pack_identity(closer.producer_id, closer.epoch, closer.seq))
     parts[0] = HEAD.pack(kind, flags, start, len(messages))
+    if len(parts) <= FEW_PARTS:  # a large message is copied once: into the frame itself
+        size = sum(map(len, parts))
+        if size >= MAX_BODY:
+            raise ValueError("frame too large")
+        crc = 0
+        for part in parts:
+            crc = zlib.crc32(part, crc)
+        parts[1] = PREFIX.pack(size, crc)  # the placeholder goes first in the join
+        parts[0], parts[1] = parts[1], parts[0]
+        return b"".join(parts)
     body = b"".join(parts)
     if len(body) >= MAX_BODY:
         raise ValueError("frame too large")
