@@ -353,3 +353,35 @@ def test_a_group_cut_short_is_a_torn_tail_as_a_whole(tmp_path: Path) -> None:
 
     run(reopen())
     assert segment.stat().st_size < last  # truncated back to the group's start
+
+
+def test_a_failed_sync_among_several_files_fails_the_round_and_stops_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from netscript.plugins.streams.server.errors import StorageFailure
+    from netscript.plugins.streams.server.filestore import store as store_module
+
+    real_sync = store_module._Stream.sync
+    synced: list[str] = []
+
+    def sync_but_one(self: store_module._Stream) -> None:
+        if self.meta.path == "/s3":
+            raise OSError(5, "Input/output error")  # fault injected: one file's sync fails
+        real_sync(self)
+        synced.append(self.meta.path)
+
+    async def scenario() -> None:
+        store = FileStore(tmp_path)
+        for i in range(6):
+            await store.create(meta(f"/s{i}", content_type="text/plain"), [b"kept"])
+        monkeypatch.setattr(store_module._Stream, "sync", sync_but_one)
+        commits = [await store.append(f"/s{i}", [b"lost?"], StateChange()) for i in range(6)]
+        outcomes = await asyncio.gather(
+            *(asyncio.wait_for(c.durable(), 5) for c in commits), return_exceptions=True
+        )
+        assert all(isinstance(o, StorageFailure) for o in outcomes), outcomes  # none acked
+        assert store.status()["healthy"] is False
+        await store.aclose()
+
+    run(scenario())
+    assert synced  # the others were synced side by side, in the same round
