@@ -104,7 +104,11 @@ class SSEPath:
             return
         query = parse_qs(http["query_string"].decode("latin-1"), keep_blank_values=True)
         raw_path: bytes = http.get("raw_path") or http["path"].encode()
-        if query.get("live") != ["sse"] or raw_path.decode("latin-1") in HEALTH_PATHS:
+        if (
+            query.get("live") != ["sse"]
+            or raw_path.decode("latin-1") in HEALTH_PATHS
+            or raw_path.startswith(b"/__ds/")  # our extensions (the listing), not streams
+        ):
             await self.fallback(scope, receive, send)  # Quart answers (400s included)
             return
         reply = cast(Send, send)
