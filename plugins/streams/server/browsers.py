@@ -24,6 +24,7 @@ server keeps the protocol's CORS behaviour (``*``): a page cannot know the secre
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 from collections.abc import Awaitable, Callable, Iterable
@@ -44,6 +45,7 @@ def parse_list(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback_name(host: str) -> bool:
     host = host.lower().strip("[]").rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
@@ -54,6 +56,7 @@ def is_loopback_name(host: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=256)
 def host_name(value: str) -> str | None:
     """The host name of a ``Host`` header (``"[::1]:4437"`` → ``"::1"``); ``None`` when
     it does not parse."""
