@@ -9,7 +9,9 @@ from outside (psutil) and reported as peak minus the idle RSS before the scenari
 - *five stalled readers*: five SSE readers (raw sockets with a small receive buffer that
   never read) on a stream that then gets one ``--size`` MB message; RSS is watched for
   ``--hold`` seconds, then whether the server still holds each reader's connection (it
-  drops a reader whose writes stall for ``STREAMS_SSE_STALL``, 30 s).
+  drops a reader whose writes stall for ``STREAMS_SSE_STALL``, 30 s);
+- *five slow GET readers*: one ``--size`` MB message appended, then five catch-up GETs of
+  it from raw sockets that never read (the append is part of the peak).
 
 Goal: peak RSS within about two maximum-size bodies of the idle RSS.
 
@@ -75,12 +77,12 @@ def append(url: str, path: str, size: int) -> int:
         return response.status_code
 
 
-def stalled_reader(url: str, path: str) -> socket.socket:
+def stalled_reader(url: str, path: str, live: str = "&live=sse") -> socket.socket:
     host, port = url.removeprefix("http://").split(":")
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect((host, int(port)))
-    request = f"GET {path}?offset=-1&live=sse HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n"
+    request = f"GET {path}?offset=-1{live} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n"
     sock.sendall(request.encode())
     return sock
 
@@ -123,6 +125,12 @@ def scenario(name: str, size: int, hold: float, work_dir: Path) -> dict[str, Any
                 for thread in threads:
                     thread.join()
                 result["status"] = sorted(statuses)
+            elif name == "five slow GET readers":
+                result["status"] = [append(server.url, "/m/1", size)]
+                readers = [stalled_reader(server.url, "/m/1", live="") for _ in range(5)]
+                time.sleep(hold)
+                for reader in readers:
+                    reader.close()
             else:
                 readers = [stalled_reader(server.url, "/m/0") for _ in range(5)]
                 time.sleep(0.3)
@@ -152,7 +160,7 @@ def main() -> int:
     results: dict[str, Any] = {"size_mb": args.size, "hold_seconds": args.hold}
     with tempfile.TemporaryDirectory(prefix="memory-hostile-") as work:
         results["machine"] = machine_facts(Path(work))
-        for name in ("one append", "six appends", "five stalled readers"):
+        for name in ("one append", "six appends", "five stalled readers", "five slow GET readers"):
             results[name] = scenario(name, size, args.hold, Path(work))
             print(name, json.dumps(results[name]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

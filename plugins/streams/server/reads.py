@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 
 from quart import request
 
@@ -15,7 +16,9 @@ from .headers import is_json
 from .offsets import encode_offset, parse_read_offset
 from .responses import StreamResponse as Response
 from .service import ReadResult, StreamService
+from .sse import body_slices
 
+PIECES_FROM = 1024 * 1024  # response bodies this large are sent in pieces
 CATCH_UP_CACHE = "public, max-age=60, stale-while-revalidate=300"
 NO_STORE = "no-store"
 
@@ -69,6 +72,11 @@ def _body(result: ReadResult) -> bytes:
     return b"".join(result.records)
 
 
+async def _pieces(result: ReadResult) -> AsyncIterator[bytes]:
+    for piece in body_slices(result):
+        yield piece
+
+
 def _etag(result: ReadResult) -> str:
     closed = ":c" if result.closed else ""
     return f'"{result.meta.stream_id}:{result.start}:{result.next_position}{closed}"'
@@ -80,7 +88,14 @@ def _data_response(result: ReadResult, *, with_etag: bool, cursor: bool = False)
         response = Response(b"", status=304)
         response.headers["ETag"] = etag
     else:
-        response = Response(_body(result), status=200)
+        size = sum(map(len, result.records))
+        if size >= PIECES_FROM:  # sent in pieces: a slow reader holds one, not a copy
+            if is_json(result.meta.content_type):
+                size += 1 + max(len(result.records), 1)  # "[", "]" and the commas
+            response = Response(_pieces(result), status=200)
+            response.headers["Content-Length"] = str(size)
+        else:
+            response = Response(_body(result), status=200)
         response.headers["Content-Type"] = result.meta.content_type
         if with_etag:
             response.headers["ETag"] = etag

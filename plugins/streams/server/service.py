@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from .offsets import decode_offset, encode_offset
 from .producers import ProducerHeaders, ProducerState, Verdict, decide
 from .store import Commit, Record, StateChange, StreamMeta, StreamStore
 
+LARGE_READ = 1024 * 1024  # reads of this many bytes are shared by concurrent readers
 OFFLOAD_JSON_BYTES = 256 * 1024  # JSON bodies this large are split off the event loop
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
@@ -73,7 +75,7 @@ class AppendResult:
     producer_seq: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class ReadResult:
     meta: StreamMeta
     start: int
@@ -103,6 +105,12 @@ class StreamService:
         self._locks: dict[str, asyncio.Lock] = {}
         self._changed: dict[str, asyncio.Event] = {}
         self._cpu = ThreadPoolExecutor(1, thread_name_prefix="streams-json")
+        # Large reads in progress (a 60 MB message being sent to slow readers): a reader
+        # asking for the same one gets the same result, not another copy of it.
+        self._large_reads: weakref.WeakValueDictionary[tuple[object, ...], ReadResult] = (
+            weakref.WeakValueDictionary()
+        )
+        self._reading: dict[tuple[object, ...], asyncio.Future[ReadResult]] = {}
 
     # -- lookups -----------------------------------------------------------------
 
@@ -361,6 +369,30 @@ class StreamService:
         meta = await self.get_live(path, touch=True)
         tail = meta.durable_tail
         start = tail if position is None else position
+        key = (path, meta.stream_id, start, tail, meta.durable_closed)
+        shared = self._large_reads.get(key)
+        if shared is not None:  # the same large read, still being sent to another reader
+            return shared
+        if tail - start < LARGE_READ:
+            return await self._read(meta, start, key)
+        reading = self._reading.get(key)
+        if reading is not None:  # the same large read is under way: share it
+            return await asyncio.shield(reading)
+        future: asyncio.Future[ReadResult] = asyncio.get_running_loop().create_future()
+        self._reading[key] = future
+        try:
+            result = await self._read(meta, start, key)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: each waiter raises it itself
+            raise
+        finally:
+            del self._reading[key]
+        future.set_result(result)
+        return result
+
+    async def _read(self, meta: StreamMeta, start: int, key: tuple[object, ...]) -> ReadResult:
+        tail = meta.durable_tail
         if start > tail:
             raise BadRequest("offset is beyond the stream's tail")
         if start < tail and is_json(meta.content_type) and not await self._is_boundary(meta, start):
@@ -370,7 +402,10 @@ class StreamService:
         next_position = start + sum(len(d) for d in data)
         up_to_date = next_position >= tail
         closed = meta.durable_closed and up_to_date
-        return ReadResult(meta, start, data, next_position, up_to_date, closed)
+        result = ReadResult(meta, start, data, next_position, up_to_date, closed)
+        if next_position - start >= LARGE_READ:
+            self._large_reads[key] = result  # shared while anyone still holds it
+        return result
 
     async def _read_range(
         self, meta: StreamMeta, start: int, end: int, max_bytes: int

@@ -349,6 +349,11 @@ def data_pieces(result: ReadResult, binary: bool) -> Iterator[bytes]:
     yield b"\n"
 
 
+def body_slices(result: ReadResult) -> Iterator[bytes]:
+    """The catch-up response body of ``result`` in slices of about :data:`PIECE` bytes."""
+    return _slices(_payload(result), PIECE)
+
+
 def _payload(result: ReadResult) -> Iterator[bytes]:
     """The response body of ``result`` (a JSON array, or the text), as a sequence of
     buffers, without joining it."""
