@@ -55,7 +55,8 @@ async def get_stream(service: StreamService, settings: ServerSettings, path: str
     if live is not None and offset_raw is None:
         raise BadRequest(f"live={live} needs an offset")
     read_from = parse_read_offset(offset_raw)
-    assert live != "sse", "served by sse.SSEPath, in front of Quart"
+    if live == "sse":  # sse.SSEPath, in front of Quart, serves these; not reached
+        raise BadRequest("live=sse could not be served on this path")
     if live == "long-poll":
         return await _long_poll(service, settings, path, read_from.position)
     result = await service.read(path, read_from.position)

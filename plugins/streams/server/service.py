@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import cast
+from typing import Any, TypeVar, cast
 
 from . import jsonmode
 from .errors import (
@@ -32,6 +32,8 @@ from .offsets import decode_offset, encode_offset
 from .producers import ProducerHeaders, ProducerState, Verdict, decide
 from .store import Commit, Record, StateChange, StreamMeta, StreamStore
 
+K = TypeVar("K")
+T = TypeVar("T")
 LARGE_READ = 1024 * 1024  # reads of this many bytes are shared by concurrent readers
 OFFLOAD_JSON_BYTES = 256 * 1024  # JSON bodies this large are split off the event loop
 
@@ -75,6 +77,26 @@ class AppendResult:
     producer_seq: int | None = None
 
 
+def shared_call(
+    table: dict[K, asyncio.Task[T]], key: K, make: Callable[[], Coroutine[Any, Any, T]]
+) -> asyncio.Future[T]:
+    """``make()``'s result, shared by every caller with the same ``key`` while it runs: the
+    first caller starts it as a task of its own, everyone awaits it through a shield, so a
+    caller that is cancelled (its client went away) cancels only its own wait."""
+    task = table.get(key)
+    if task is None:
+        task = table[key] = asyncio.ensure_future(make())
+
+        def done(finished: asyncio.Task[T]) -> None:
+            if table.get(key) is finished:
+                del table[key]
+            if not finished.cancelled():
+                finished.exception()  # retrieved: the waiters raise it themselves
+
+        task.add_done_callback(done)
+    return asyncio.shield(task)
+
+
 @dataclass(frozen=True, slots=True, weakref_slot=True)
 class ReadResult:
     meta: StreamMeta
@@ -110,7 +132,7 @@ class StreamService:
         self._large_reads: weakref.WeakValueDictionary[tuple[object, ...], ReadResult] = (
             weakref.WeakValueDictionary()
         )
-        self._reading: dict[tuple[object, ...], asyncio.Future[ReadResult]] = {}
+        self._reading: dict[tuple[object, ...], asyncio.Task[ReadResult]] = {}
 
     # -- lookups -----------------------------------------------------------------
 
@@ -375,21 +397,9 @@ class StreamService:
             return shared
         if tail - start < LARGE_READ:
             return await self._read(meta, start, key)
-        reading = self._reading.get(key)
-        if reading is not None:  # the same large read is under way: share it
-            return await asyncio.shield(reading)
-        future: asyncio.Future[ReadResult] = asyncio.get_running_loop().create_future()
-        self._reading[key] = future
-        try:
-            result = await self._read(meta, start, key)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: each waiter raises it itself
-            raise
-        finally:
-            del self._reading[key]
-        future.set_result(result)
-        return result
+        # the same large read under way is shared (its own task: a reader that goes away
+        # cancels only its own wait)
+        return await shared_call(self._reading, key, lambda: self._read(meta, start, key))
 
     async def _read(self, meta: StreamMeta, start: int, key: tuple[object, ...]) -> ReadResult:
         tail = meta.durable_tail

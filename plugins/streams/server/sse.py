@@ -48,7 +48,7 @@ from .fastpath import asgi_headers, error_reply
 from .headers import is_json, is_text
 from .offsets import encode_offset, parse_read_offset
 from .paths import HEALTH_PATHS, is_reserved, validate_stream_path
-from .service import ReadResult, StreamService
+from .service import ReadResult, StreamService, shared_call
 
 ASGIApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -64,7 +64,7 @@ class _Shared:
     def __init__(self) -> None:
         self.readers: dict[str, int] = {}
         self.last: dict[str, tuple[tuple[object, ...], ReadResult, bytes | None]] = {}
-        self.reading: dict[str, tuple[tuple[object, ...], asyncio.Future[ReadResult]]] = {}
+        self.reading: dict[tuple[object, ...], asyncio.Task[ReadResult]] = {}
 
     def join(self, path: str) -> None:
         self.readers[path] = self.readers.get(path, 0) + 1
@@ -99,7 +99,7 @@ class SSEPath:
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
         http = cast(dict[str, Any], scope)
-        if http["type"] != "http" or http["method"] != "GET" or b"sse" not in http["query_string"]:
+        if http["type"] != "http" or http["method"] != "GET" or b"live" not in http["query_string"]:
             await self.fallback(scope, receive, send)
             return
         query = parse_qs(http["query_string"].decode("latin-1"), keep_blank_values=True)
@@ -221,21 +221,10 @@ class SSEPath:
         cached = self.shared.last.get(path)
         if cached is not None and cached[0] == key:
             return cached[1]
-        reading = self.shared.reading.get(path)
-        if reading is not None and reading[0] == key:  # another reader is at it: wait
-            return await asyncio.shield(reading[1])
-        future: asyncio.Future[ReadResult] = asyncio.get_running_loop().create_future()
-        self.shared.reading[path] = (key, future)
-        try:
-            result = await self.service.read(path, start)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: the waiters, if any, raise it themselves
-            raise
-        finally:
-            if self.shared.reading.get(path, (None, None))[1] is future:
-                del self.shared.reading[path]
-        future.set_result(result)
+        # another reader at the same read: wait for it (a shared task: see shared_call)
+        result = await shared_call(
+            self.shared.reading, (path, key), lambda: self.service.read(path, start)
+        )
         if path in self.shared.readers:
             self.shared.last[path] = (key, result, None)
         return result
@@ -320,8 +309,13 @@ def drop_connection(scope: dict[str, Any]) -> bool:
             fd = int(name)
             if not stat.S_ISSOCK(os.fstat(fd).st_mode):
                 continue
-            duplicate = socket.socket(fileno=os.dup(fd))
+            copy = os.dup(fd)
         except (OSError, ValueError):
+            continue
+        try:
+            duplicate = socket.socket(fileno=copy)
+        except OSError:
+            os.close(copy)
             continue
         with duplicate:
             try:

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 WRITE_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
@@ -52,22 +54,44 @@ class _Entry:
         self.doomed = False  # forgotten while in use: closed when its last user is done
 
 
+class Owner(Protocol):
+    """Whose files these are (a stream's segment log): ``token`` is unique for the life of
+    the process, ``closed`` is set by :meth:`FdCache.forget` (under the cache's lock)."""
+
+    token: int
+    closed: bool
+
+
+_tokens = itertools.count(1)
+
+
+def new_token() -> int:
+    return next(_tokens)
+
+
+Key = tuple[int, Path, int]  # owner's token, path, open flags
+
+
 class FdCache:
-    """Open files by path, at most ``limit`` of them unpinned-or-not at rest."""
+    """Open files by owner and path, at most ``limit`` of them at rest (in use: any)."""
 
     def __init__(self, limit: int | None = None) -> None:
         self.limit = max(1, limit if limit is not None else default_limit())
         self._lock = threading.Lock()
-        self._open: OrderedDict[tuple[Path, int], _Entry] = OrderedDict()
+        self._open: OrderedDict[Key, _Entry] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._open)
 
     @contextlib.contextmanager
-    def use(self, path: Path, *, write: bool = True) -> Iterator[int]:
-        """The open file at ``path`` (created if ``write``), pinned while the block runs."""
-        key = (path, WRITE_FLAGS if write else READ_FLAGS)
-        entry = self._pin(key)
+    def use(self, owner: Owner, path: Path, *, write: bool = True) -> Iterator[int]:
+        """The open file at ``path`` of ``owner``, pinned while the block runs. ``write``:
+        opened for appending and created if missing; otherwise read-only (or the owner's
+        open write handle of that file, if cached), never created. Raises
+        :class:`FileNotFoundError` once the owner was forgotten (its stream removed):
+        a late read or write must not reopen, or create, the file of a stream that is gone
+        — a stream re-created at the same path would be handed it."""
+        entry = self._pin(owner, path, write)
         try:
             yield entry.fd
         finally:
@@ -77,21 +101,28 @@ class FdCache:
                     os.close(entry.fd)
                 self._shrink(self.limit)
 
-    def _pin(self, key: tuple[Path, int]) -> _Entry:
+    def _pin(self, owner: Owner, path: Path, write: bool) -> _Entry:
         with self._lock:
-            entry = self._open.get(key)
-            if entry is not None:
-                self._open.move_to_end(key)
-                entry.pins += 1
-                return entry
+            if owner.closed:
+                raise FileNotFoundError(errno.ENOENT, "the stream was removed", str(path))
+            keys = [(owner.token, path, WRITE_FLAGS)]
+            if not write:
+                keys.append((owner.token, path, READ_FLAGS))
+            for key in keys:
+                entry = self._open.get(key)
+                if entry is not None:
+                    self._open.move_to_end(key)
+                    entry.pins += 1
+                    return entry
+            key = keys[-1]
             self._shrink(self.limit - 1)  # room for the one we open
             fd = self._open_file(key)
             entry = self._open[key] = _Entry(fd)
             entry.pins += 1
             return entry
 
-    def _open_file(self, key: tuple[Path, int]) -> int:
-        path, flags = key
+    def _open_file(self, key: Key) -> int:
+        _, path, flags = key
         try:
             return os.open(path, flags, 0o600)
         except OSError as exc:
@@ -113,19 +144,22 @@ class FdCache:
                 del self._open[key]
                 os.close(entry.fd)
 
-    def forget(self, directory: Path) -> None:
-        """Close every file under ``directory`` (a stream being removed); one still in
-        use (a read in a worker thread) is closed when that use ends."""
+    def forget(self, owner: Owner) -> None:
+        """The owner's stream is removed: close its files (one still in use is closed
+        when that use ends) and refuse it any other from now on."""
         with self._lock:
-            for key in [k for k in self._open if k[0].parent == directory]:
-                entry = self._open.pop(key)
-                if entry.pins:
-                    entry.doomed = True
-                else:
-                    os.close(entry.fd)
+            owner.closed = True
+            for key in [k for k in self._open if k[0] == owner.token]:
+                self._drop(key)
 
     def close(self) -> None:
         with self._lock:
-            for entry in self._open.values():
-                os.close(entry.fd)
-            self._open.clear()
+            for key in list(self._open):
+                self._drop(key)
+
+    def _drop(self, key: Key) -> None:
+        entry = self._open.pop(key)
+        if entry.pins:
+            entry.doomed = True
+        else:
+            os.close(entry.fd)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..store import MAX_RECORDS, Record
 from . import frames
-from .fdcache import FdCache
+from .fdcache import FdCache, new_token
 
 INDEX_EVERY = 64 * 1024
 READ_WINDOW = 256 * 1024
@@ -33,6 +33,8 @@ class SegmentLog:
         self.directory = directory
         self.segment_bytes = segment_bytes
         self.files = files
+        self.token = new_token()  # this log's files in the cache
+        self.closed = False  # set by files.forget(): the stream was removed
         self.sizes: list[int] = []  # bytes of each segment, by number
         # Sparse index: the stream position, segment and file offset of some frames.
         self._positions = array("q")
@@ -51,19 +53,19 @@ class SegmentLog:
 
     def sync_active(self) -> None:
         """fdatasync the active segment (in the writer thread)."""
-        with self.files.use(self.path(self.active)) as fd:
+        with self.files.use(self, self.path(self.active)) as fd:
             os.fdatasync(fd)
 
     def start_segment(self) -> int:
         """Create a new, empty active segment (the caller syncs the directory)."""
         self.sizes.append(0)
-        with self.files.use(self.path(self.active)):
+        with self.files.use(self, self.path(self.active)):
             pass  # opening creates it
         return self.active
 
     def close(self) -> None:
-        """Close this stream's open files (it is being removed or the store closes)."""
-        self.files.forget(self.directory)
+        """Close this stream's open files; none is opened for it again (removed)."""
+        self.files.forget(self)
 
     # -- index -----------------------------------------------------------------------
 
@@ -95,7 +97,7 @@ class SegmentLog:
         offset = self.sizes[segment]
         view = memoryview(frame)
         written = 0
-        with self.files.use(self.path(segment)) as fd:
+        with self.files.use(self, self.path(segment)) as fd:
             try:
                 while written < len(view):
                     written += os.write(fd, view[written:])
@@ -136,8 +138,8 @@ class SegmentLog:
 
     def _frames_from(self, segment: int, offset: int) -> Generator[memoryview, None, None]:
         while segment < len(self.sizes):
-            # the active segment shares the writer's file; sealed ones are opened read-only
-            with self.files.use(self.path(segment), write=segment == self.active) as fd:
+            # read-only (or the writer's handle of the active segment, when it is open)
+            with self.files.use(self, self.path(segment), write=False) as fd:
                 limit = self.sizes[segment]
                 while offset < limit:
                     window = os.pread(fd, min(READ_WINDOW, limit - offset), offset)

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import cast
 
-from ..errors import StorageFailure
+from ..errors import StorageFailure, StreamNotFound
 from ..store import Commit, Record, StateChange, StreamMeta, apply_change
 from . import frames
 from .committer import Committer, FsyncMode, PendingCommit
@@ -62,20 +62,30 @@ class _Stream:
         self.log = SegmentLog(directory, seg_bytes, files)
 
     def sync(self) -> None:
-        self.log.sync_active()
+        try:
+            self.log.sync_active()
+        except FileNotFoundError:
+            if not self.log.closed:
+                raise  # removed meanwhile: nothing of it is kept, nothing to sync
 
     def mark_durable(self, tail: int, closed: bool) -> None:
         self.meta.durable_tail = tail
         self.meta.durable_closed = closed
 
     def write_frame(self, position: int, frame: bytes) -> None:
-        """Write one frame (in the writer thread), sealing the segment first if it is full."""
+        """Write one frame (in the writer thread), sealing the segment first if it is full.
+        A stream removed after the frame was staged gets nothing written: the append
+        came before the delete, and the delete took it along."""
         segments = self.log
-        if segments.needs_roll(len(frame)):
-            segments.sync_active()  # the old segment is complete: seal it
-            segments.start_segment()
-            _sync_dir(self.directory)
-        segments.write(frame)
+        try:
+            if segments.needs_roll(len(frame)):
+                segments.sync_active()  # the old segment is complete: seal it
+                segments.start_segment()
+                _sync_dir(self.directory)
+            segments.write(frame)
+        except FileNotFoundError:
+            if not segments.closed:
+                raise
 
 
 class FileStore:
@@ -205,6 +215,8 @@ class FileStore:
         position = meta.tail  # the caller holds the stream's lock: the tail stays put
         frame, size = await self._encode(position, messages, change)
         self._check_healthy()
+        if self._streams.get(path) is not stream:  # removed (expired) while it was encoded
+            raise StreamNotFound(f"{path} was deleted")
         meta.tail = position + size
         apply_change(meta, change)
         return self._stage(stream, position, frame)
@@ -273,10 +285,15 @@ class FileStore:
         stream = self._streams.get(path)
         if stream is None:
             return []
-        if end - start <= OFFLOAD_READ_BYTES:
-            return stream.log.read(start, end, max_bytes)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._cpu, stream.log.read, start, end, max_bytes)
+        try:
+            if end - start <= OFFLOAD_READ_BYTES:
+                return stream.log.read(start, end, max_bytes)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._cpu, stream.log.read, start, end, max_bytes)
+        except FileNotFoundError:
+            if stream.log.closed:  # removed while being read
+                raise StreamNotFound(f"{path} was deleted") from None
+            raise
 
     # -- misc --------------------------------------------------------------------------
 

@@ -96,3 +96,54 @@ def test_expired_source_with_forks_is_kept_for_the_fork(store: StreamStore) -> N
         await store.aclose()
 
     run(scenario())
+
+
+def test_a_reader_that_goes_away_does_not_fail_the_others_sharing_its_read(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        service = StreamService(FileStore(tmp_path), max_read_bytes=4 << 20)
+        await service.create("/big", CreateRequest(content_type="text/plain"))
+        body = b"b" * (2 << 20)  # a large read: shared by the readers asking at once
+        await service.append("/big", AppendRequest(content_type="text/plain", body=body))
+        first = asyncio.create_task(service.read("/big", 0))
+        second = asyncio.create_task(service.read("/big", 0))
+        await asyncio.sleep(0)  # both are waiting on the one read now
+        first.cancel()  # its client went away
+        result = await asyncio.wait_for(second, 10)
+        assert b"".join(result.records) == body
+        assert first.cancelled()
+        await service.store.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_an_append_to_a_stream_removed_meanwhile_fails_alone(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = FileStore(tmp_path)
+        service = StreamService(store)
+        for path in ("/gone", "/kept"):
+            await service.create(path, CreateRequest(content_type="application/json"))
+        encoding = asyncio.Event()
+        real_encode = store._encode
+
+        async def noted_encode(*args: Any) -> tuple[bytes, int]:
+            encoding.set()  # the append is past its checks, its frame being made
+            return await real_encode(*args)
+
+        store._encode = noted_encode  # type: ignore[method-assign]
+        batch = b"[" + b",".join([b"1"] * 5000) + b"]"  # encoded off the loop
+        append = asyncio.create_task(
+            service.append("/gone", AppendRequest(content_type="application/json", body=batch))
+        )
+        await asyncio.wait_for(encoding.wait(), 10)
+        await store.remove("/gone")  # as an expiry does, without the stream's lock
+        with pytest.raises(StreamNotFound):
+            await asyncio.wait_for(append, 10)
+        assert store.problem() is None  # the store is not stopped by it
+        kept = AppendRequest(content_type="application/json", body=b'{"ok":1}')
+        await service.append("/kept", kept)
+        assert (await service.read("/kept", 0)).records == [b'{"ok":1}']
+        await store.aclose()
+
+    asyncio.run(scenario())

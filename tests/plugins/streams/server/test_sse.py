@@ -164,3 +164,17 @@ def test_a_reader_that_goes_away_is_noticed_at_once() -> None:
         assert time.monotonic() - started < 5  # not at the 15 s keep-alive
     finally:
         server.stop()
+
+
+def test_a_percent_encoded_live_sse_is_served_as_sse() -> None:
+    server = start_server(["--memory"])
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            assert client.put("/enc", content=b"hi", headers=TEXT).status_code == 201
+            url = f"{server.url}/enc?offset=-1&live=%73se"
+            with client.stream("GET", url) as events:
+                assert events.status_code == 200
+                assert events.headers["content-type"] == "text/event-stream"
+                assert _event(events.iter_lines())[:2] == ["event: data", "data:hi"]
+    finally:
+        server.stop()
