@@ -190,7 +190,7 @@ class SSEPath:
             changed = self.service.change_event(path)
             if result is None:
                 try:
-                    result = await self._read(path, start)
+                    result = await self._read(path, start, first.meta.stream_id)
                 except (StreamNotFound, StreamGone):
                     return
             if result.has_data or not sent_control or result.closed:
@@ -213,10 +213,14 @@ class SSEPath:
                     return
                 await self._write(reply, b": keep-alive\n\n")
 
-    async def _read(self, path: str, start: int) -> ReadResult:
+    async def _read(self, path: str, start: int, stream_id: str) -> ReadResult:
         """``service.read(path, start)``, shared by the readers that ask for the same range
-        of the same state of the stream."""
+        of the same state of the stream. :class:`StreamNotFound` once the stream at
+        ``path`` is another one than ``stream_id`` (deleted and created again): its offsets
+        are not this reader's."""
         meta = await self.service.get_live(path, touch=True)  # 404 / 410, and the TTL
+        if meta.stream_id != stream_id:
+            raise StreamNotFound(f"{path} was deleted and created again")
         key = (meta.stream_id, start, meta.durable_tail, meta.durable_closed)
         cached = self.shared.last.get(path)
         if cached is not None and cached[0] == key:

@@ -178,3 +178,20 @@ def test_a_percent_encoded_live_sse_is_served_as_sse() -> None:
                 assert _event(events.iter_lines())[:2] == ["event: data", "data:hi"]
     finally:
         server.stop()
+
+
+def test_a_reader_ends_when_its_stream_is_deleted_and_created_again() -> None:
+    server = start_server(["--memory"])
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            assert client.put("/again", content=b"old", headers=TEXT).status_code == 201
+            url = f"{server.url}/again?offset=-1&live=sse"
+            with client.stream("GET", url) as events:
+                lines = events.iter_lines()
+                assert _event(lines)[:2] == ["event: data", "data:old"]
+                assert client.delete("/again").status_code == 204
+                assert client.put("/again", content=b"new", headers=TEXT).status_code == 201
+                rest = list(lines)  # the server ends this reader: its offsets are gone
+            assert not any("new" in line for line in rest), rest
+    finally:
+        server.stop()
