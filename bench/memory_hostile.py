@@ -87,6 +87,14 @@ def stalled_reader(url: str, path: str, live: str = "&live=sse") -> socket.socke
     return sock
 
 
+def wait_for(check: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not within {timeout} s: {check}")
+        time.sleep(0.01)
+
+
 def held_by_server(pid: int, sock: socket.socket) -> bool:
     """Whether the server process still holds the connection of ``sock`` (its own view:
     after it drops one, the kernel may still be trying to deliver what it had sent)."""
@@ -133,7 +141,7 @@ def scenario(name: str, size: int, hold: float, work_dir: Path) -> dict[str, Any
                     reader.close()
             else:
                 readers = [stalled_reader(server.url, "/m/0") for _ in range(5)]
-                time.sleep(0.3)
+                wait_for(lambda: all(held_by_server(server.pid, r) for r in readers), 10)
                 result["status"] = [append(server.url, "/m/0", size)]
                 time.sleep(hold)
                 result["readers_held_after_hold"] = sum(

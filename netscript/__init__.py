@@ -60,6 +60,7 @@ _WHERE = {
     "json_error": "netscript.webapi",
     "describe_errors": "netscript.webapi",
     "LoopbackGuard": "netscript.guard",
+    "split_host": "netscript.guard",
     "lazy": "netscript.helpers",
     "Backoff": "netscript.retry",
     "backoff_delay": "netscript.retry",
@@ -230,6 +231,7 @@ __all__ = [
     "service_resource",
     "service_url",
     "sign_webhook",
+    "split_host",
     "start_saga",
     "wait_for_entity",
     "wait_unless",
@@ -246,7 +248,7 @@ if TYPE_CHECKING:
         service_url,
     )
     from netscript.follow import wait_for_entity
-    from netscript.guard import LoopbackGuard
+    from netscript.guard import LoopbackGuard, split_host
     from netscript.helpers import env_port, lazy, service_resource
     from netscript.host.app import load_app
     from netscript.host.config import Config

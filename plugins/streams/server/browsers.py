@@ -33,11 +33,14 @@ from urllib.parse import urlsplit
 
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
+from netscript import split_host
+
 ASGIApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
 Send = Callable[[Any], Awaitable[None]]
 
 _ALLOW_ORIGIN = b"access-control-allow-origin"
 WILDCARD_BINDS = frozenset({"0.0.0.0", "::", ""})
+_split_host = functools.lru_cache(maxsize=256)(split_host)  # a Host is parsed once
 
 
 def parse_list(value: str | None) -> list[str]:
@@ -54,20 +57,6 @@ def is_loopback_name(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-@functools.lru_cache(maxsize=256)
-def host_name(value: str) -> str | None:
-    """The host name of a ``Host`` header (``"[::1]:4437"`` → ``"::1"``); ``None`` when
-    it does not parse."""
-    try:
-        parts = urlsplit(f"//{value}")
-        parts.port  # noqa: B018  (raises on a bad port)
-    except ValueError:
-        return None
-    if parts.hostname is None or parts.username is not None or parts.path:
-        return None
-    return parts.hostname.lower()
 
 
 class BrowserGuard:
@@ -119,8 +108,8 @@ class BrowserGuard:
     def _host_allowed(self, value: str) -> bool:
         if self.any_host:
             return True
-        name = host_name(value)
-        return name is not None and (is_loopback_name(name) or name in self.hosts)
+        parsed = _split_host(value)
+        return parsed is not None and (is_loopback_name(parsed[0]) or parsed[0] in self.hosts)
 
     def _origin_allowed(self, origin: str) -> bool:
         origin = origin.lower().rstrip("/")

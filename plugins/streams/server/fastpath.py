@@ -51,8 +51,9 @@ class _Headers:
         return values[0]
 
 
-class AppendFastPath:
-    """ASGI app: POST to a stream is handled here; anything else goes to ``fallback``."""
+class RawPath:
+    """A raw-ASGI path in front of the Quart app: what it does not serve goes to
+    ``fallback``; every answer carries ``common_headers``."""
 
     def __init__(
         self,
@@ -63,9 +64,17 @@ class AppendFastPath:
     ) -> None:
         self.fallback = fallback
         self.service = service
-        self.max_body = settings.max_body_bytes
+        self.settings = settings
         self.secret = settings.secret.encode("utf-8") if settings.secret else None
         self.common = asgi_headers(common_headers)
+
+
+class AppendFastPath(RawPath):
+    """ASGI app: POST to a stream is handled here; anything else goes to ``fallback``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # RawPath's
+        super().__init__(*args, **kwargs)
+        self.max_body = self.settings.max_body_bytes
         # One large body at a time, read and appended (its frame written) before the next
         # is read: the others wait, their clients held back by TCP, not buffered here.
         self._large = asyncio.Semaphore(1)

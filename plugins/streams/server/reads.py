@@ -15,10 +15,9 @@ from .errors import BadRequest
 from .headers import is_json
 from .offsets import encode_offset, parse_read_offset
 from .responses import StreamResponse as Response
-from .service import ReadResult, StreamService
+from .service import LARGE_READ, ReadResult, StreamService
 from .sse import body_slices
 
-PIECES_FROM = 1024 * 1024  # response bodies this large are sent in pieces
 CATCH_UP_CACHE = "public, max-age=60, stale-while-revalidate=300"
 NO_STORE = "no-store"
 
@@ -90,7 +89,7 @@ def _data_response(result: ReadResult, *, with_etag: bool, cursor: bool = False)
         response.headers["ETag"] = etag
     else:
         size = sum(map(len, result.records))
-        if size >= PIECES_FROM:  # sent in pieces: a slow reader holds one, not a copy
+        if size >= LARGE_READ:  # shared, and sent in pieces: a slow reader holds one
             if is_json(result.meta.content_type):
                 size += 1 + max(len(result.records), 1)  # "[", "]" and the commas
             response = Response(_pieces(result), status=200)

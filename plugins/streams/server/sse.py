@@ -41,16 +41,14 @@ from urllib.parse import parse_qs
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
 from .auth import check_bearer
-from .config import ServerSettings
 from .cursor import next_cursor
 from .errors import BadRequest, StreamError, StreamGone, StreamNotFound
-from .fastpath import asgi_headers, error_reply
+from .fastpath import RawPath, error_reply
 from .headers import is_json, is_text
 from .offsets import encode_offset, parse_read_offset
 from .paths import HEALTH_PATHS, is_reserved, validate_stream_path
-from .service import ReadResult, StreamService, shared_call
+from .service import ReadResult, shared_call
 
-ASGIApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 log = logging.getLogger("netscript.streams")
@@ -78,21 +76,11 @@ class _Shared:
             self.readers[path] = left
 
 
-class SSEPath:
+class SSEPath(RawPath):
     """ASGI app: ``GET`` with ``live=sse`` is served here; anything else by ``fallback``."""
 
-    def __init__(
-        self,
-        fallback: ASGIApp,
-        service: StreamService,
-        settings: ServerSettings,
-        common_headers: dict[str, str],
-    ) -> None:
-        self.fallback = fallback
-        self.service = service
-        self.settings = settings
-        self.secret = settings.secret.encode("utf-8") if settings.secret else None
-        self.common = asgi_headers(common_headers)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # RawPath's
+        super().__init__(*args, **kwargs)
         self.shared = _Shared()
 
     async def __call__(
@@ -338,7 +326,9 @@ def drop_connection(scope: dict[str, Any]) -> bool:
 
 def data_pieces(result: ReadResult, binary: bool) -> Iterator[bytes]:
     """The ``data`` event of ``result`` in pieces of about :data:`PIECE` bytes of payload,
-    made as they are asked for; joined, exactly :func:`data_event`."""
+    made as they are asked for: ``data:`` lines of the text (JSON: the response body; CR
+    LF and lone CR end lines; a line that starts with a space gets ``data: ``, since
+    readers drop one), or of its base64 in 76-character lines."""
     yield b"event: data\n"
     if binary:
         yield from _base64_lines(result.records)
@@ -435,27 +425,6 @@ def _base64_lines(records: list[bytes]) -> Iterator[bytes]:
         yield "".join(f"data:{text[i : i + 76]}\n" for i in range(0, len(text), 76)).encode()
     if empty:
         yield b"data:\n"
-
-
-def data_event(result: ReadResult, binary: bool) -> bytes:
-    """The ``data`` event of ``result`` built whole: the reference :func:`data_pieces`
-    must equal."""
-    if binary:
-        text = base64.b64encode(b"".join(result.records)).decode("ascii")
-        lines = [text[i : i + 76] for i in range(0, len(text), 76)] or [""]
-    else:
-        body = b"".join(_payload(result)) if is_json(result.meta.content_type) else None
-        payload = (body if body is not None else b"".join(result.records)).decode(
-            "utf-8", errors="replace"
-        )
-        lines = payload.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return ("event: data\n" + "".join(map(_data_line, lines)) + "\n").encode()
-
-
-def _data_line(line: str) -> str:
-    # SSE readers drop one space after "data:", so only a line that itself starts
-    # with a space gets one (which the reader then removes).
-    return f"data: {line}\n" if line.startswith(" ") else f"data:{line}\n"
 
 
 def control_event(result: ReadResult, cursor: str) -> bytes:

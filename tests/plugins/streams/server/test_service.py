@@ -106,9 +106,17 @@ def test_a_reader_that_goes_away_does_not_fail_the_others_sharing_its_read(
         await service.create("/big", CreateRequest(content_type="text/plain"))
         body = b"b" * (2 << 20)  # a large read: shared by the readers asking at once
         await service.append("/big", AppendRequest(content_type="text/plain", body=body))
+        reading = asyncio.Event()
+        real_read = service._read
+
+        async def noted_read(*args: Any) -> Any:
+            reading.set()  # the shared read runs: both readers are waiting on it
+            return await real_read(*args)
+
+        service._read = noted_read  # type: ignore[method-assign]
         first = asyncio.create_task(service.read("/big", 0))
         second = asyncio.create_task(service.read("/big", 0))
-        await asyncio.sleep(0)  # both are waiting on the one read now
+        await asyncio.wait_for(reading.wait(), 10)
         first.cancel()  # its client went away
         result = await asyncio.wait_for(second, 10)
         assert b"".join(result.records) == body
